@@ -1,0 +1,3 @@
+"""Bayesian multi-objective optimization workbench for battery-materials campaigns."""
+
+__all__: list[str] = []

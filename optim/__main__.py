@@ -1,0 +1,108 @@
+"""Hydra entry point: ``python -m optim campaign=<name> [record=results.csv]``.
+
+The only module that touches Hydra's ``DictConfig``: it resolves the config into plain
+containers, instantiates the specs, builds typed settings, and runs one step.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import warnings
+from pathlib import Path
+
+import hydra
+import torch
+from hydra.core.hydra_config import HydraConfig
+from hydra.errors import InstantiationException
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from optim.campaign import plan_round, record_results
+from optim.exceptions import ConfigError, OptimError
+from optim.ledger import LedgerWarning
+from optim.report import format_batch, next_steps
+from optim.settings import settings_from_config
+from optim.tracking import MlflowTracker, NullTracker, Tracker
+
+
+def _threads(value: object) -> None:
+    if value == "auto":
+        if (os.cpu_count() or 1) <= 4:
+            torch.set_num_threads(1)
+    elif value is not None:
+        torch.set_num_threads(int(value))
+
+
+def _instantiate(cfg: DictConfig, group: str) -> object:
+    try:
+        return hydra.utils.instantiate(cfg[group])
+    except InstantiationException as err:
+        cause = err.__cause__ or err
+        raise ConfigError(f"config group {group!r} ({cfg[group].get('_target_')}): "
+                          f"{cause}") from err
+
+
+def _tracker(tracking: dict) -> Tracker:
+    kind = tracking.get("kind")
+    if kind == "mlflow":
+        return MlflowTracker(tracking["uri"], tracking["artifact_root"])
+    if kind == "none":
+        return NullTracker()
+    raise ConfigError(f"config key tracking.kind: value={kind!r}; expected mlflow or none.")
+
+
+def _run(cfg: DictConfig) -> None:
+    choices = HydraConfig.get().runtime.choices
+    source = f"configs/campaign/{choices.get('campaign')}.yaml"
+    try:
+        plain = OmegaConf.to_container(cfg, resolve=True)
+    except OmegaConfBaseException as err:
+        raise ConfigError(f"config could not be resolved: {err}") from err
+    _threads(plain.get("threads"))
+    settings = settings_from_config(
+        plain,
+        surrogate=_instantiate(cfg, "surrogate"),
+        acquisition=_instantiate(cfg, "acquisition"),
+        optimizer=_instantiate(cfg, "acq_optimizer"),
+        source=source,
+    )
+    tracker = _tracker(plain["tracking"])
+    targets = [t.name for t in settings.objectives.measured]
+    if plain.get("record"):
+        changed, ledger = record_results(settings, Path(plain["record"]))
+        print(f"Recorded {len(changed)} experiment(s) into {settings.ledger_path}: "
+              f"{', '.join(changed) or 'nothing new'}")
+        _track(lambda: tracker.log_measurements(settings.name, ledger, targets))
+        print(f"Plan the next round: python -m optim campaign={settings.name}")
+        return
+    result = plan_round(settings)
+    print(format_batch(result, settings))
+    tracked = _track(lambda: tracker.log_round(result, plain))
+    print(next_steps(settings, tracker.review_hint(settings.name) if tracked else None))
+
+
+def _track(call) -> bool:
+    """Run a tracking call; the ledger is already written, so failures only warn."""
+    try:
+        call()
+    except Exception as err:  # noqa: BLE001 - any tracking failure must not lose work
+        print(f"warning: tracking skipped ({type(err).__name__}: {err}). The ledger is "
+              "up to date; the next round catches tracking up.", file=sys.stderr)
+        return False
+    return True
+
+
+@hydra.main(config_path="../configs", config_name="config", version_base="1.3")
+def main(cfg: DictConfig) -> None:
+    """Plan the next round of a campaign, or record results (``record=...``)."""
+    warnings.simplefilter("always", LedgerWarning)
+    try:
+        _run(cfg)
+    except OptimError as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,20 @@
+"""Acquisition specs (frozen, from config) and the builder that needs model and data."""
+
+from optim.acquisition.builder import propose, reference_point
+from optim.acquisition.specs import (
+    AcquisitionSpec,
+    OptimizerSpec,
+    QuasiRandom,
+    qLogNoisyExpectedHypervolumeImprovement,
+    qLogNParEGO,
+)
+
+__all__ = [
+    "AcquisitionSpec",
+    "OptimizerSpec",
+    "QuasiRandom",
+    "propose",
+    "qLogNParEGO",
+    "qLogNoisyExpectedHypervolumeImprovement",
+    "reference_point",
+]

@@ -1,0 +1,130 @@
+"""Build an acquisition function from a spec, a fitted model and the data; optimize it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from botorch.acquisition.logei import qLogNoisyExpectedImprovement
+from botorch.acquisition.multi_objective.logei import (
+    qLogNoisyExpectedHypervolumeImprovement as BotorchQLogNEHVI,
+)
+from botorch.acquisition.multi_objective.objective import WeightedMCMultiOutputObjective
+from botorch.acquisition.multi_objective.parego import qLogNParEGO as BotorchQLogNParEGO
+from botorch.acquisition.objective import GenericMCObjective
+from botorch.models.model import Model
+from botorch.optim.optimize import optimize_acqf, optimize_acqf_list
+from botorch.sampling.get_sampler import get_sampler
+from botorch.utils.sampling import sample_simplex
+from torch import Tensor
+
+from optim.acquisition.specs import (
+    AcquisitionSpec,
+    OptimizerSpec,
+    QuasiRandom,
+    qLogNoisyExpectedHypervolumeImprovement,
+    qLogNParEGO,
+)
+from optim.exceptions import CandidateGenerationError
+from optim.objectives import Target
+from optim.search_space import SearchSpace
+
+__all__ = ["propose", "reference_point"]
+
+FEASIBILITY_TOLERANCE = 1e-6
+
+
+def reference_point(targets: Sequence[Target], **tkwargs) -> Tensor:
+    """Thresholds on the maximization scale: ``sign * to_model(threshold)``; ``m``."""
+    values = [t.sign * float(t.to_model(torch.tensor(t.threshold, dtype=torch.float64)))
+              for t in targets]
+    return torch.tensor(values, **tkwargs)
+
+
+def propose(
+    model: Model,
+    targets: Sequence[Target],
+    space: SearchSpace,
+    X_baseline: Tensor,
+    X_pending: Tensor | None,
+    q: int,
+    spec: AcquisitionSpec,
+    optimizer: OptimizerSpec,
+    seed: int,
+) -> Tensor:
+    """Propose ``q`` feasible candidates.
+
+    Args:
+        model: Model with one output per entry of ``targets`` (model scale).
+        targets: The objectives, in the model's output order.
+        space: Bounds and linear constraints.
+        X_baseline: ``n x d`` encoded inputs already measured.
+        X_pending: ``p x d`` encoded inputs proposed but not measured, or ``None``.
+        q: Batch size.
+        spec: Which acquisition function.
+        optimizer: ``optimize_acqf`` settings.
+        seed: Seed for the sampler and the scalarization weights.
+
+    Returns:
+        ``q x d`` encoded candidates satisfying every bound and constraint.
+    """
+    tkwargs = {"dtype": X_baseline.dtype, "device": X_baseline.device}
+    bounds = space.bounds(**tkwargs)
+    ineq, eq = space.botorch_constraints(**tkwargs)
+    if isinstance(spec, QuasiRandom):
+        existing = X_baseline if X_pending is None else torch.cat([X_baseline, X_pending])
+        return space.space_filling(q, seed, existing=existing, **tkwargs)
+
+    signs = torch.tensor([t.sign for t in targets], **tkwargs)
+    sample_shape = torch.Size([spec.mc_samples])
+    sampler = get_sampler(model.posterior(X_baseline[:1]), sample_shape=sample_shape,
+                          seed=seed)
+    opt_kwargs = {
+        "bounds": bounds,
+        "num_restarts": optimizer.num_restarts,
+        "raw_samples": optimizer.raw_samples,
+        "options": {"maxiter": optimizer.maxiter},
+        "inequality_constraints": ineq,
+        "equality_constraints": eq,
+    }
+    if len(targets) == 1:
+        objective = GenericMCObjective(lambda Z, X=None: signs[0] * Z[..., 0])
+        acqf = qLogNoisyExpectedImprovement(
+            model, X_baseline, sampler=sampler, objective=objective,
+            X_pending=X_pending, prune_baseline=True, cache_root=False,
+        )
+        X, _ = optimize_acqf(acqf, q=q, sequential=optimizer.sequential, **opt_kwargs)
+    elif isinstance(spec, qLogNoisyExpectedHypervolumeImprovement):
+        acqf = BotorchQLogNEHVI(
+            model,
+            ref_point=reference_point(targets, **tkwargs).tolist(),
+            X_baseline=X_baseline,
+            sampler=sampler,
+            objective=WeightedMCMultiOutputObjective(signs),
+            X_pending=X_pending,
+            prune_baseline=spec.prune_baseline,
+            cache_root=False,
+        )
+        X, _ = optimize_acqf(acqf, q=q, sequential=optimizer.sequential, **opt_kwargs)
+    elif isinstance(spec, qLogNParEGO):
+        weights = sample_simplex(len(targets), n=q, seed=seed, **tkwargs)
+        acqfs = [
+            BotorchQLogNParEGO(
+                model, X_baseline, scalarization_weights=w, sampler=sampler,
+                objective=WeightedMCMultiOutputObjective(signs), X_pending=X_pending,
+                prune_baseline=True, cache_root=False,
+            )
+            for w in weights
+        ]
+        X, _ = optimize_acqf_list(acqfs, **opt_kwargs)
+    else:  # pragma: no cover - specs are a closed set
+        raise CandidateGenerationError(f"unknown acquisition spec {spec!r}")
+    X = X.detach()
+    worst = float(space.max_violation(X).max())
+    if worst > FEASIBILITY_TOLERANCE:
+        raise CandidateGenerationError(
+            f"the optimizer returned a candidate violating a bound or constraint by "
+            f"{worst:.3g} (> {FEASIBILITY_TOLERANCE}). Fix: check that the constraints leave "
+            "a feasible region, or raise acq_optimizer.maxiter."
+        )
+    return X

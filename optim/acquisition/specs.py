@@ -1,0 +1,98 @@
+"""Frozen acquisition and optimizer specs; the config's ``_target_`` points here.
+
+Names follow botorch's (``q`` prefix for Monte-Carlo batch acquisition functions).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from optim.exceptions import ConfigError
+
+__all__ = [
+    "AcquisitionSpec",
+    "OptimizerSpec",
+    "QuasiRandom",
+    "qLogNParEGO",
+    "qLogNoisyExpectedHypervolumeImprovement",
+]
+
+
+def _positive(name: str, value: int, spec: str) -> None:
+    if not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{spec}: {name}={value!r}; expected a positive whole number.")
+
+
+@dataclass(frozen=True)
+class qLogNoisyExpectedHypervolumeImprovement:  # noqa: N801 (botorch's name)
+    """qLogNEHVI (Ament et al. 2023): the default multi-objective acquisition.
+
+    Args:
+        mc_samples: Quasi-Monte-Carlo samples of the posterior.
+        prune_baseline: Drop baseline points unlikely to be on the Pareto front.
+    """
+
+    mc_samples: int = 64
+    prune_baseline: bool = True
+
+    def __post_init__(self) -> None:
+        _positive("mc_samples", self.mc_samples, "acquisition qLogNEHVI")
+
+    @property
+    def name(self) -> str:
+        """Short name for logs."""
+        return "qLogNEHVI"
+
+
+@dataclass(frozen=True)
+class qLogNParEGO:  # noqa: N801 (botorch's name)
+    """qLogNParEGO: each candidate maximizes qLogNEI of a random Chebyshev scalarization.
+
+    Args:
+        mc_samples: Quasi-Monte-Carlo samples of the posterior.
+    """
+
+    mc_samples: int = 64
+
+    def __post_init__(self) -> None:
+        _positive("mc_samples", self.mc_samples, "acquisition qLogNParEGO")
+
+    @property
+    def name(self) -> str:
+        """Short name for logs."""
+        return "qLogNParEGO"
+
+
+@dataclass(frozen=True)
+class QuasiRandom:
+    """Baseline: space-filling feasible points, ignoring every model."""
+
+    @property
+    def name(self) -> str:
+        """Short name for logs."""
+        return "quasi-random"
+
+
+AcquisitionSpec = qLogNoisyExpectedHypervolumeImprovement | qLogNParEGO | QuasiRandom
+
+
+@dataclass(frozen=True)
+class OptimizerSpec:
+    """Settings of ``botorch.optim.optimize_acqf``.
+
+    Args:
+        num_restarts: Starting points of the gradient-based optimizer.
+        raw_samples: Feasible points scored to pick the starting points.
+        maxiter: Iteration cap of each scipy run (SLSQP under constraints).
+        sequential: Build the batch greedily, one candidate at a time (much faster
+            than joint optimization of q candidates; see STACK-NOTES.md).
+    """
+
+    num_restarts: int = 4
+    raw_samples: int = 256
+    maxiter: int = 200
+    sequential: bool = True
+
+    def __post_init__(self) -> None:
+        for field in ("num_restarts", "raw_samples", "maxiter"):
+            _positive(field, getattr(self, field), "acq_optimizer")

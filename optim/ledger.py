@@ -1,0 +1,426 @@
+"""The ledger: one CSV row per experiment ever proposed or measured.
+
+It is the single source of truth. Scientists edit it in a spreadsheet or merge a results
+file into it by id. Every read validates every cell and reports the file, row, column,
+value and fix of the first bad one; every write is atomic (temporary file, then rename),
+and nothing recorded is ever overwritten with a different value.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from filelock import FileLock, Timeout
+
+from optim.exceptions import LedgerError, LedgerLockedError, where
+from optim.objectives import Objectives
+from optim.search_space import SearchSpace
+
+__all__ = ["Ledger", "LedgerSchema", "LedgerWarning", "STATUSES", "SOURCES"]
+
+STATUSES = ("proposed", "approved", "rejected", "measured", "failed")
+SOURCES = ("initial", "bo", "random", "manual", "literature")
+PENDING = ("proposed", "approved")
+SUM_TOLERANCE = 1e-4  # hand-typed fractions, e.g. 0.5833 + 0.3125 + 0.1042
+BOUND_TOLERANCE = 1e-9
+
+
+class LedgerWarning(UserWarning):
+    """Usable but suspicious ledger content (e.g. a measured row outside a constraint)."""
+
+
+def now() -> str:
+    """UTC timestamp, ISO 8601, second precision."""
+    return datetime.now(UTC).replace(microsecond=0).isoformat()
+
+
+@dataclass(frozen=True)
+class LedgerSchema:
+    """The ledger's columns for one campaign."""
+
+    space: SearchSpace
+    objectives: Objectives
+    id_prefix: str = "exp"
+
+    @property
+    def inputs(self) -> list[str]:
+        """Input columns, physical units."""
+        return self.space.names
+
+    @property
+    def targets(self) -> list[str]:
+        """Measured-target columns."""
+        return [t.name for t in self.objectives.measured]
+
+    @property
+    def predictions(self) -> list[str]:
+        """``pred_<target>_mean`` and ``pred_<target>_sd`` for every target."""
+        return [f"pred_{n}_{s}" for n in self.objectives.names for s in ("mean", "sd")]
+
+    @property
+    def columns(self) -> list[str]:
+        """Every column, in file order."""
+        return (["id", "round", "status", "source"] + self.inputs + self.targets
+                + self.predictions + ["proposed_at", "measured_at", "notes"])
+
+    def empty(self) -> pd.DataFrame:
+        """A typed, empty ledger frame."""
+        return self.coerce(pd.DataFrame({c: [] for c in self.columns}))
+
+    def coerce(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Order columns and set dtypes (numbers float, round int, the rest str)."""
+        out = pd.DataFrame(index=range(len(frame)))
+        for c in self.columns:
+            col = frame[c].reset_index(drop=True) if c in frame else None
+            if c in self.inputs or c in self.targets or c in self.predictions:
+                out[c] = np.nan if col is None else col.astype(float)
+            elif c == "round":
+                out[c] = 0 if col is None else col.astype(int)
+            else:
+                out[c] = "" if col is None else col.fillna("").astype(str)
+        return out
+
+
+def _parse_number(text: str, loc: str, hint: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise LedgerError(f"{loc}: value={text!r} is not a number. Fix: {hint}") from None
+    if not math.isfinite(value):
+        raise LedgerError(f"{loc}: value={text!r} is not finite. Fix: {hint}")
+    return value
+
+
+def read_table(path: Path, what: str) -> pd.DataFrame:
+    """Read a CSV as text cells (validation parses them), stripping whitespace."""
+    try:
+        raw = pd.read_csv(path, dtype=str, keep_default_na=False, skip_blank_lines=True)
+    except FileNotFoundError:
+        raise LedgerError(f"{what} {path} does not exist. Fix: check the path.") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as err:
+        raise LedgerError(f"{what} {path} is not a readable CSV file: {err}") from err
+    raw.columns = [str(c).strip() for c in raw.columns]
+    return raw.apply(lambda s: s.str.strip())
+
+
+def parse_frame(raw: pd.DataFrame, schema: LedgerSchema, source: str) -> pd.DataFrame:
+    """Validate text cells of a ledger and return a typed frame.
+
+    Raises:
+        LedgerError: The first bad cell, with file, row, column, value and the fix.
+    """
+    allowed = set(schema.columns)
+    for col in raw.columns:
+        if col not in allowed:
+            known_target = next((t for t in schema.objectives.known if t.name == col), None)
+            hint = (f"{col} is computed from the composition, not recorded; delete the "
+                    "column." if known_target else
+                    f"rename it to one of {schema.columns} or delete it.")
+            raise LedgerError(f"{where(source, column=col)}: unknown column. Fix: {hint}")
+    missing = [c for c in schema.inputs if c not in raw.columns]
+    if missing:
+        raise LedgerError(
+            f"{source}: input column(s) {missing} missing. Expected columns {schema.columns}."
+        )
+    space, objectives = schema.space, schema.objectives
+    bounds = space.physical_bounds
+    rows = []
+    seen: dict[str, int] = {}
+    for i, rec in enumerate(raw.to_dict("records"), start=1):
+        row: dict[str, object] = {}
+        ident = rec.get("id", "")
+        if ident:
+            if ident in seen:
+                raise LedgerError(
+                    f"{where(source, i, 'id')}: value={ident!r} duplicates row {seen[ident]}. "
+                    "Fix: give every experiment its own id (or leave id empty on rows you "
+                    "add by hand: the next round assigns one)."
+                )
+            seen[ident] = i
+        row["id"] = ident
+        rnd = rec.get("round", "") or "0"
+        try:
+            row["round"] = int(float(rnd))
+        except ValueError:
+            raise LedgerError(
+                f"{where(source, i, 'round')}: value={rnd!r} is not a round number. "
+                "Fix: a whole number, or empty (0) for rows added by hand."
+            ) from None
+        for c in schema.inputs:
+            lo, hi = bounds[c]
+            loc = where(source, i, c)
+            value = _parse_number(rec[c], loc, f"enter a number in [{lo}, {hi}].")
+            tol = BOUND_TOLERANCE * (hi - lo)
+            if not lo - tol <= value <= hi + tol:
+                raise LedgerError(
+                    f"{loc}: value={value} is outside the bounds [{lo}, {hi}]. Fix: correct "
+                    "the value (unit?) or widen the bounds in the campaign config."
+                )
+            row[c] = value
+        if space.composition:
+            total = sum(float(row[c]) for c in space.composition_names)
+            if abs(total - space.composition.total) > SUM_TOLERANCE:
+                cols = "+".join(space.composition_names)
+                raise LedgerError(
+                    f"{where(source, i)}, columns {cols}: fractions sum to {total:.6g}; "
+                    f"expected {space.composition.total} within {SUM_TOLERANCE}. Fix: enter "
+                    "mole fractions, e.g. 1.4Li2O-0.75ZrCl4-0.25AlCl3 is 0.58333, 0.3125, "
+                    "0.10417 (each amount divided by their sum)."
+                )
+        for t in objectives.measured:
+            text = rec.get(t.name, "")
+            loc = where(source, i, t.name)
+            if text == "":
+                row[t.name] = np.nan
+                continue
+            value = _parse_number(text, loc, "enter a number, or leave the cell empty "
+                                  "if not measured yet.")
+            problem = t.check_value(value)
+            if problem:
+                raise LedgerError(
+                    f"{loc}: value={value} is {problem}. Fix: check the value and its unit "
+                    f"({t.unit or 'see the campaign config'})."
+                )
+            row[t.name] = value
+        for c in schema.predictions:
+            text = rec.get(c, "")
+            row[c] = np.nan if text == "" else _parse_number(
+                text, where(source, i, c), "leave prediction columns as written.")
+        has_target = any(not np.isnan(row[t]) for t in schema.targets)
+        status = rec.get("status", "") or ("measured" if has_target else "proposed")
+        if status not in STATUSES:
+            raise LedgerError(
+                f"{where(source, i, 'status')}: value={status!r} is not a status. Fix: use "
+                f"one of {list(STATUSES)}."
+            )
+        if has_target and status != "failed":
+            status = "measured"
+        if status == "measured" and not has_target:
+            raise LedgerError(
+                f"{where(source, i, 'status')}: value='measured' but no target value is "
+                f"filled in ({schema.targets}). Fix: enter the measured values, or set "
+                "status to 'proposed' (not yet measured) or 'failed'."
+            )
+        row["status"] = status
+        src = rec.get("source", "") or "manual"
+        if src not in SOURCES:
+            raise LedgerError(
+                f"{where(source, i, 'source')}: value={src!r} is not a source. Fix: use one "
+                f"of {list(SOURCES)}."
+            )
+        row["source"] = src
+        for c in ("proposed_at", "measured_at", "notes"):
+            row[c] = rec.get(c, "")
+        rows.append(row)
+    frame = schema.coerce(pd.DataFrame(rows)) if rows else schema.empty()
+    _warn_constraints(frame, schema, source)
+    return frame
+
+
+def _warn_constraints(frame: pd.DataFrame, schema: LedgerSchema, source: str) -> None:
+    for c in schema.space.constraints:
+        for i, rec in enumerate(frame[schema.inputs].to_dict("records"), start=1):
+            if c.slack(rec) < -1e-6:
+                warnings.warn(
+                    f"{where(source, i)}: violates the constraint {c.description}; the row "
+                    "is kept (measured data outside the searched region still informs "
+                    "the model) but no proposal will go there.",
+                    LedgerWarning,
+                    stacklevel=3,
+                )
+
+
+class Ledger:
+    """A campaign's ledger file and its validated contents.
+
+    Args:
+        path: The CSV file (need not exist yet).
+        schema: Columns and validation rules of the campaign.
+        frame: Typed contents.
+    """
+
+    def __init__(self, path: Path, schema: LedgerSchema, frame: pd.DataFrame) -> None:
+        self.path = path
+        self.schema = schema
+        self.frame = frame
+
+    @classmethod
+    def load(cls, path: Path, schema: LedgerSchema) -> Ledger:
+        """Read and validate; a missing file is an empty ledger."""
+        path = Path(path)
+        if not path.exists():
+            return cls(path, schema, schema.empty())
+        return cls(path, schema, parse_frame(read_table(path, "ledger"), schema, str(path)))
+
+    @staticmethod
+    @contextmanager
+    def lock(path: Path) -> Iterator[None]:
+        """Hold the campaign's lock, or fail at once if another round holds it."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lock_path = path.with_name(path.name + ".lock")
+        lock = FileLock(lock_path, timeout=0)
+        try:
+            lock.acquire()
+        except Timeout:
+            raise LedgerLockedError(
+                f"another process is running a round of this campaign (it holds "
+                f"{lock_path}). Fix: wait for it to finish. The lock is released "
+                "automatically when that process exits."
+            ) from None
+        try:
+            yield
+        finally:
+            lock.release()
+
+    # ---------------------------------------------------------------- queries
+    @property
+    def next_round(self) -> int:
+        """The number of the round about to be planned."""
+        return int(self.frame["round"].max()) + 1 if len(self.frame) else 1
+
+    def measured(self, target: str) -> pd.DataFrame:
+        """Rows usable for fitting ``target``: measured (not failed), value present."""
+        f = self.frame
+        return f[(f["status"] == "measured") & f[target].notna()]
+
+    @property
+    def pending(self) -> pd.DataFrame:
+        """Proposed or approved rows without any measurement yet."""
+        return self.frame[self.frame["status"].isin(PENDING)]
+
+    @property
+    def active(self) -> pd.DataFrame:
+        """Rows that count towards the design: everything but rejected proposals."""
+        return self.frame[self.frame["status"] != "rejected"]
+
+    def new_ids(self, n: int) -> list[str]:
+        """``n`` fresh ids ``<prefix>-0001`` continuing the ledger's numbering."""
+        prefix = f"{self.schema.id_prefix}-"
+        used = [int(i[len(prefix):]) for i in self.frame["id"]
+                if i.startswith(prefix) and i[len(prefix):].isdigit()]
+        start = max(used, default=0) + 1
+        return [f"{prefix}{k:04d}" for k in range(start, start + n)]
+
+    # ---------------------------------------------------------------- updates
+    def assign_missing_ids(self) -> None:
+        """Give rows added by hand without an id an id."""
+        blank = self.frame.index[self.frame["id"] == ""]
+        if len(blank):
+            self.frame.loc[blank, "id"] = self.new_ids(len(blank))
+
+    def append(self, rows: pd.DataFrame) -> None:
+        """Append typed rows (columns of the schema)."""
+        self.frame = self.schema.coerce(pd.concat(
+            [self.frame, self.schema.coerce(rows)], ignore_index=True))
+
+    def merge_results(self, results_path: Path) -> list[str]:
+        """Merge a results file (``id`` plus target columns) into the ledger by id.
+
+        Optional columns: ``status`` (``measured`` or ``failed``), ``notes``,
+        ``measured_at``. A value already recorded is never replaced by a different one.
+
+        Returns:
+            Ids of rows that changed.
+
+        Raises:
+            LedgerError: Bad cells, unknown or duplicate ids, or a conflicting value.
+        """
+        source = str(results_path)
+        raw = read_table(Path(results_path), "results file")
+        allowed = ["id", "status", "notes", "measured_at"] + self.schema.targets
+        for col in raw.columns:
+            if col not in allowed:
+                raise LedgerError(
+                    f"{where(source, column=col)}: unknown column. Fix: a results file has "
+                    f"'id' and any of {allowed[1:]}."
+                )
+        if "id" not in raw.columns:
+            raise LedgerError(f"{source}: no 'id' column. Fix: add the ledger ids of the "
+                              "measured experiments.")
+        index = {ident: k for k, ident in enumerate(self.frame["id"])}
+        seen: dict[str, int] = {}
+        updates: list[tuple[int, dict[str, object]]] = []
+        for i, rec in enumerate(raw.to_dict("records"), start=1):
+            ident = rec["id"]
+            loc = where(source, i, "id")
+            if ident in seen:
+                raise LedgerError(f"{loc}: value={ident!r} repeats row {seen[ident]}. Fix: "
+                                  "one row per experiment.")
+            seen[ident] = i
+            if ident not in index:
+                known = list(self.frame["id"])
+                span = f"{known[0]} … {known[-1]}" if known else "none yet"
+                raise LedgerError(
+                    f"{loc}: value={ident!r} is not an id in the ledger {self.path} (ids: "
+                    f"{span}). Fix: correct the id, or add the experiment to the ledger as a "
+                    "new row."
+                )
+            k = index[ident]
+            change: dict[str, object] = {}
+            for t in self.schema.objectives.measured:
+                text = rec.get(t.name, "")
+                if text == "":
+                    continue
+                tloc = where(source, i, t.name)
+                value = _parse_number(text, tloc, "enter a number or leave it empty.")
+                problem = t.check_value(value)
+                if problem:
+                    raise LedgerError(f"{tloc}: value={value} is {problem}. Fix: check the "
+                                      f"value and its unit ({t.unit}).")
+                old = self.frame.at[k, t.name]
+                if not np.isnan(old) and not math.isclose(old, value, rel_tol=1e-12):
+                    raise LedgerError(
+                        f"{tloc}: {ident} already has {t.name}={old} recorded in "
+                        f"{self.path}; the results file gives {value}. Nothing was changed. "
+                        "Fix: to correct a recorded value, edit the ledger by hand."
+                    )
+                if np.isnan(old):
+                    change[t.name] = value
+            status = rec.get("status", "")
+            if status not in ("", "measured", "failed"):
+                raise LedgerError(f"{where(source, i, 'status')}: value={status!r}; expected "
+                                  "'measured', 'failed' or empty.")
+            has_value = bool(change) or any(
+                not np.isnan(self.frame.at[k, t]) for t in self.schema.targets)
+            if status == "failed":
+                change["status"] = "failed"
+            elif change or has_value:
+                change["status"] = "measured"
+            elif not status:
+                raise LedgerError(f"{where(source, i)}: {ident} has no target value and no "
+                                  "status. Fix: fill in a result or status 'failed'.")
+            if rec.get("notes"):
+                change["notes"] = rec["notes"]
+            if change.get("status") != self.frame.at[k, "status"] or len(change) > 1:
+                change["measured_at"] = rec.get("measured_at") or now()
+                updates.append((k, change))
+        for k, change in updates:
+            for col, value in change.items():
+                self.frame.at[k, col] = value
+        return [self.frame.at[k, "id"] for k, _ in updates]
+
+    def write(self) -> None:
+        """Write atomically: a temporary file in the same folder, then rename."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        frame = self.schema.coerce(self.frame)
+        fd, tmp = tempfile.mkstemp(prefix=".ledger-", suffix=".csv", dir=self.path.parent)
+        try:
+            with os.fdopen(fd, "w", newline="") as fh:
+                frame.to_csv(fh, index=False)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, self.path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise

@@ -1,0 +1,156 @@
+"""Targets (measured or computed properties) and how they combine into objectives."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from optim.exceptions import ConfigError
+
+__all__ = ["Objectives", "Target"]
+
+TRANSFORMS = (None, "log10")
+
+
+@dataclass(frozen=True)
+class Target:
+    """One property of an experiment, and what we want of it.
+
+    Args:
+        name: Ledger column, with its unit (``conductivity_mS_cm``).
+        direction: ``"maximize"`` or ``"minimize"``.
+        threshold: The worst value still worth having (physical unit); sets the
+            hypervolume reference point.
+        unit: Unit in words.
+        transform: ``"log10"`` to model the target in log10 (needs positive values).
+        valid_range: ``(lower, upper)`` of physically possible values; ``None`` is open.
+        known: A formula computes this target (never fitted, never measured).
+        description: What the target is, in words.
+        source: Where the definition came from, for error messages.
+    """
+
+    name: str
+    direction: str
+    threshold: float
+    unit: str = ""
+    transform: str | None = None
+    valid_range: tuple[float | None, float | None] = (None, None)
+    known: Callable[[Tensor], Tensor] | None = field(default=None, compare=False)
+    description: str = ""
+    source: str = "config"
+
+    def __post_init__(self) -> None:
+        key = f"{self.source}, key targets.{self.name}"
+        if self.direction not in ("maximize", "minimize"):
+            raise ConfigError(
+                f"{key}.direction: value={self.direction!r}; expected 'maximize' or "
+                "'minimize'."
+            )
+        if self.transform not in TRANSFORMS:
+            raise ConfigError(
+                f"{key}.transform: value={self.transform!r}; expected one of "
+                f"{list(TRANSFORMS)}."
+            )
+        if not isinstance(self.threshold, int | float) or not math.isfinite(self.threshold):
+            raise ConfigError(
+                f"{key}.threshold: value={self.threshold!r} is not a finite number. "
+                "Fix: give the worst value still worth having, in the target's unit."
+            )
+        lo, hi = self.valid_range
+        if self.transform == "log10" and (lo is None or lo < 0):
+            object.__setattr__(self, "valid_range", (0.0, hi))
+            lo = 0.0
+        if self.transform == "log10" and self.threshold <= 0:
+            raise ConfigError(
+                f"{key}.threshold: value={self.threshold} has the wrong sign: the target "
+                "is modelled in log10, so the threshold must be > 0. Fix: give a positive "
+                f"threshold in {self.unit or 'the target unit'}."
+            )
+        if lo is not None and hi is not None and lo >= hi:
+            raise ConfigError(f"{key}.valid_range: ({lo}, {hi}); expected lower < upper.")
+        if (lo is not None and self.threshold < lo) or (
+            hi is not None and self.threshold > hi
+        ):
+            raise ConfigError(
+                f"{key}.threshold: value={self.threshold} lies outside the target's "
+                f"valid range [{lo}, {hi}] (wrong sign or unit?). Fix: give a threshold "
+                "inside the valid range."
+            )
+
+    @property
+    def sign(self) -> float:
+        """+1 to maximize, -1 to minimize."""
+        return 1.0 if self.direction == "maximize" else -1.0
+
+    @property
+    def is_known(self) -> bool:
+        """Computed by a formula instead of measured."""
+        return self.known is not None
+
+    @property
+    def label(self) -> str:
+        """Axis label with unit."""
+        return f"{self.name} [{self.unit}]" if self.unit else self.name
+
+    def to_model(self, values: np.ndarray | Tensor) -> np.ndarray | Tensor:
+        """Physical values to model scale (log10 where configured)."""
+        if self.transform == "log10":
+            return torch.log10(values) if isinstance(values, Tensor) else np.log10(values)
+        return values
+
+    def from_model(self, values: np.ndarray | Tensor) -> np.ndarray | Tensor:
+        """Model scale to physical values."""
+        if self.transform == "log10":
+            return 10.0**values
+        return values
+
+    def check_value(self, value: float) -> str | None:
+        """Why a measured value is impossible, or ``None`` if it is fine."""
+        lo, hi = self.valid_range
+        if lo is not None and (value < lo or (self.transform == "log10" and value <= 0)):
+            extra = " (modelled in log10, so it must be > 0)" if self.transform else ""
+            return f"below the valid range [{lo}, {hi}]{extra}"
+        if hi is not None and value > hi:
+            return f"above the valid range [{lo}, {hi}]"
+        return None
+
+
+@dataclass(frozen=True)
+class Objectives:
+    """The campaign's targets, in ledger-column order.
+
+    Botorch maximizes, so objective ``k`` is ``sign_k * to_model(target_k)``, and the
+    reference point is the thresholds mapped the same way.
+    """
+
+    targets: tuple[Target, ...]
+
+    def __post_init__(self) -> None:
+        names = [t.name for t in self.targets]
+        if not names:
+            raise ConfigError("targets: none given. Fix: add at least one target.")
+        if len(set(names)) != len(names):
+            raise ConfigError(f"targets: duplicate names in {names}.")
+
+    @property
+    def names(self) -> list[str]:
+        """Every target name."""
+        return [t.name for t in self.targets]
+
+    @property
+    def measured(self) -> tuple[Target, ...]:
+        """Targets measured in the lab (ledger columns)."""
+        return tuple(t for t in self.targets if not t.is_known)
+
+    @property
+    def known(self) -> tuple[Target, ...]:
+        """Targets computed by a formula."""
+        return tuple(t for t in self.targets if t.is_known)
+
+    def __getitem__(self, name: str) -> Target:
+        return next(t for t in self.targets if t.name == name)

@@ -1,0 +1,14 @@
+"""Search spaces: compositions, process parameters and linear constraints."""
+
+from optim.search_space.composition import CompositionParameter, Precursor
+from optim.search_space.constraints import LinearConstraint
+from optim.search_space.parameters import NumericalParameter
+from optim.search_space.space import SearchSpace
+
+__all__ = [
+    "CompositionParameter",
+    "LinearConstraint",
+    "NumericalParameter",
+    "Precursor",
+    "SearchSpace",
+]

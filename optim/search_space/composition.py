@@ -1,0 +1,157 @@
+"""Compositions written the way chemists write them: ``xLi2O-yZrCl4-zAlCl3``.
+
+The formula is parsed into precursors with pymatgen (formula, molar mass, element
+amounts). Each precursor's mole fraction is one search dimension; fractions sum to
+``total``. Element-ratio constraints such as O/(Zr+Al) <= 2.3 become linear constraints
+on the fractions because element amounts are linear in the precursor amounts.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+
+from pymatgen.core import Composition, Element
+
+from optim.exceptions import ConfigError
+
+__all__ = ["CompositionParameter", "Precursor", "parse_mixture_formula"]
+
+# A term is an optional coefficient (a letter such as x, or a number) then a formula.
+_TERM = re.compile(r"^\s*(?:[a-z]|\d+(?:\.\d+)?|\d*\.\d+)?\s*([A-Z][A-Za-z0-9().]*)\s*$")
+
+
+@dataclass(frozen=True)
+class Precursor:
+    """One precursor of a mixture.
+
+    Args:
+        formula: Formula as written in config and in the ledger's column name.
+        molar_mass: Molar mass in g/mol (from pymatgen).
+        elements: Element symbol to amount per formula unit.
+    """
+
+    formula: str
+    molar_mass: float
+    elements: dict[str, float] = field(hash=False)
+
+
+def parse_mixture_formula(formula: str, source: str = "config") -> tuple[Precursor, ...]:
+    """Parse ``xLi2O-yZrCl4-zAlCl3`` into precursors.
+
+    Args:
+        formula: Precursors separated by ``-``, each optionally led by a coefficient
+            letter or number (which is ignored: amounts are search dimensions).
+        source: Where the formula came from, for error messages.
+
+    Returns:
+        The precursors in the order written.
+
+    Raises:
+        ConfigError: A term is not a formula pymatgen can parse, or a precursor repeats.
+    """
+    key = f"{source}, key search_space.composition.formula"
+    if not isinstance(formula, str) or not formula.strip():
+        raise ConfigError(
+            f"{key}: value={formula!r} is empty. Fix: write the mixture like "
+            "'xLi2O-yZrCl4-zAlCl3'."
+        )
+    precursors: list[Precursor] = []
+    for term in formula.split("-"):
+        match = _TERM.match(term)
+        if match is None:
+            raise ConfigError(
+                f"{key}: term {term!r} of value={formula!r} is not a chemical formula. "
+                "Fix: write terms like 'xLi2O' (coefficient letter, then formula with "
+                "capitalised element symbols), separated by '-'."
+            )
+        text = match.group(1)
+        try:
+            comp = Composition(text)
+            elements = {str(el): float(n) for el, n in comp.get_el_amt_dict().items()}
+            for symbol in elements:
+                Element(symbol)
+        except (ValueError, AttributeError, KeyError) as err:
+            raise ConfigError(
+                f"{key}: {text!r} in value={formula!r} is not a valid formula ({err}). "
+                "Fix: check element symbols and capitalisation (Li2O, not li2o)."
+            ) from err
+        if any(p.formula == text for p in precursors):
+            raise ConfigError(
+                f"{key}: precursor {text!r} appears twice in value={formula!r}. "
+                "Fix: list each precursor once."
+            )
+        precursors.append(Precursor(text, float(comp.weight), elements))
+    if len(precursors) < 2:
+        raise ConfigError(
+            f"{key}: value={formula!r} has {len(precursors)} precursor; a mixture needs "
+            "at least 2. Fix: separate precursors with '-'."
+        )
+    return tuple(precursors)
+
+
+@dataclass(frozen=True)
+class CompositionParameter:
+    """A mixture of precursors whose mole fractions sum to ``total``.
+
+    Args:
+        formula: The mixture as chemists write it, e.g. ``xLi2O-yZrCl4-zAlCl3``.
+        bounds: Precursor formula to ``(lower, upper)`` mole-fraction bounds; missing
+            precursors get ``(0, total)``.
+        total: What the fractions sum to.
+        source: Where the definition came from, for error messages.
+    """
+
+    formula: str
+    bounds: dict[str, tuple[float, float]] = field(hash=False)
+    total: float = 1.0
+    source: str = "config"
+    precursors: tuple[Precursor, ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(
+            self, "precursors", parse_mixture_formula(self.formula, self.source)
+        )
+        names = self.names
+        key = f"{self.source}, key search_space.composition.bounds"
+        unknown = sorted(set(self.bounds) - set(names))
+        if unknown:
+            raise ConfigError(
+                f"{key}: bounds given for {unknown}, which are not in the formula "
+                f"{self.formula!r}. Expected some of {names}. Fix: spell the precursor "
+                "exactly as in the formula."
+            )
+        full: dict[str, tuple[float, float]] = {}
+        for name in names:
+            lo, hi = self.bounds.get(name, (0.0, self.total))
+            for label, value in (("lower", lo), ("upper", hi)):
+                if not isinstance(value, int | float) or not math.isfinite(value):
+                    raise ConfigError(
+                        f"{key}.{name}: {label}={value!r} is not a finite number. "
+                        "Fix: give mole-fraction bounds as numbers in [0, total]."
+                    )
+            if not 0.0 <= lo < hi <= self.total:
+                raise ConfigError(
+                    f"{key}.{name}: bounds ({lo}, {hi}); expected "
+                    f"0 <= lower < upper <= total={self.total}. Fix: correct the bounds."
+                )
+            full[name] = (float(lo), float(hi))
+        lows = sum(lo for lo, _ in full.values())
+        highs = sum(hi for _, hi in full.values())
+        if lows > self.total or highs < self.total:
+            raise ConfigError(
+                f"{key}: no mixture fits the bounds: lower bounds sum to {lows}, upper "
+                f"bounds to {highs}, but fractions must sum to {self.total}. Fix: widen "
+                "the bounds."
+            )
+        object.__setattr__(self, "bounds", full)
+
+    @property
+    def names(self) -> list[str]:
+        """Precursor formulas, in the order written (the ledger's column names)."""
+        return [p.formula for p in self.precursors]
+
+    def element_amounts(self, symbol: str) -> list[float]:
+        """Amount of an element per formula unit of each precursor."""
+        return [p.elements.get(symbol, 0.0) for p in self.precursors]

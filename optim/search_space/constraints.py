@@ -1,0 +1,161 @@
+"""Linear constraints on parameters, in botorch's ``sum(coef * x) >= rhs`` form.
+
+Config writes constraints the way a chemist thinks of them:
+
+- ``{sum: [ZrCl4, AlCl3], min: 0.25}``: a sum of parameters with a min and/or max;
+- ``{ratio: "O/(Zr+Al)", max: 2.3}``: an element ratio of a composition, linear in the
+  precursor fractions because ``num/den <= r  <=>  r*den - num >= 0`` for ``den > 0``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from pymatgen.core import Element
+
+from optim.exceptions import ConfigError
+from optim.search_space.composition import CompositionParameter
+
+__all__ = ["LinearConstraint", "constraints_from_config", "mixture_sum_constraint"]
+
+
+@dataclass(frozen=True)
+class LinearConstraint:
+    """``sum(coefficients[name] * x[name]) >= rhs`` (or ``== rhs``).
+
+    Args:
+        coefficients: Parameter name to coefficient (encoded values; constraints only
+            ever involve linear, not log-scaled, parameters).
+        rhs: Right-hand side.
+        is_equality: ``==`` instead of ``>=``.
+        description: The constraint as the user wrote it, for messages.
+    """
+
+    coefficients: dict[str, float] = field(hash=False)
+    rhs: float
+    is_equality: bool = False
+    description: str = ""
+
+    def slack(self, values: Mapping[str, float]) -> float:
+        """``lhs - rhs``: >= 0 when an inequality holds, 0 when an equality holds."""
+        lhs = sum(c * float(values[n]) for n, c in self.coefficients.items())
+        return lhs - self.rhs
+
+
+def mixture_sum_constraint(comp: CompositionParameter) -> LinearConstraint:
+    """The equality ``sum(fractions) == total`` of a composition."""
+    return LinearConstraint(
+        dict.fromkeys(comp.names, 1.0),
+        comp.total,
+        is_equality=True,
+        description=f"{' + '.join(comp.names)} = {comp.total}",
+    )
+
+
+def _parse_ratio(text: str, key: str) -> tuple[list[str], list[str]]:
+    match = re.fullmatch(r"\s*\(?([A-Za-z+\s]+)\)?\s*/\s*\(?([A-Za-z+\s]+)\)?\s*", text)
+    if match is None:
+        raise ConfigError(
+            f"{key}: ratio={text!r} is not of the form 'O/(Zr+Al)'. Fix: write "
+            "element symbols joined by '+', numerator / denominator."
+        )
+    sides = [[s.strip() for s in g.split("+") if s.strip()] for g in match.groups()]
+    for symbol in sides[0] + sides[1]:
+        if not Element.is_valid_symbol(symbol):
+            raise ConfigError(
+                f"{key}: {symbol!r} in ratio={text!r} is not an element symbol. "
+                "Fix: use symbols such as O, Zr, Al (case matters)."
+            )
+    return sides[0], sides[1]
+
+
+def _bounds_of(spec: Mapping, key: str) -> tuple[float | None, float | None]:
+    lo, hi = spec.get("min"), spec.get("max")
+    if lo is None and hi is None:
+        raise ConfigError(f"{key}: needs 'min' and/or 'max'. Got {dict(spec)}.")
+    for label, value in (("min", lo), ("max", hi)):
+        if value is not None and (
+            not isinstance(value, int | float) or not math.isfinite(value)
+        ):
+            raise ConfigError(f"{key}: {label}={value!r} is not a finite number.")
+    if lo is not None and hi is not None and lo > hi:
+        raise ConfigError(f"{key}: min={lo} > max={hi}. Fix: swap them.")
+    return lo, hi
+
+
+def _two_sided(
+    coefficients: dict[str, float], lo: float | None, hi: float | None, text: str
+) -> list[LinearConstraint]:
+    out = []
+    if lo is not None:
+        out.append(LinearConstraint(coefficients, float(lo), description=f"{text} >= {lo}"))
+    if hi is not None:
+        neg = {n: -c for n, c in coefficients.items()}
+        out.append(LinearConstraint(neg, -float(hi), description=f"{text} <= {hi}"))
+    return out
+
+
+def constraints_from_config(
+    specs: Sequence[Mapping],
+    composition: CompositionParameter | None,
+    parameter_names: Sequence[str],
+    source: str = "config",
+) -> list[LinearConstraint]:
+    """Turn config constraint entries into linear constraints.
+
+    Args:
+        specs: Entries ``{sum: [...], min/max}`` or ``{ratio: "A/(B+C)", min/max}``.
+        composition: The composition that element ratios refer to.
+        parameter_names: Every parameter name of the space (for ``sum`` entries).
+        source: Where the entries came from, for error messages.
+
+    Returns:
+        Inequality constraints ``lhs >= rhs``.
+
+    Raises:
+        ConfigError: An entry is malformed or names an unknown parameter or element.
+    """
+    out: list[LinearConstraint] = []
+    for i, spec in enumerate(specs):
+        key = f"{source}, key search_space.constraints[{i}]"
+        if not isinstance(spec, Mapping):
+            raise ConfigError(f"{key}: expected a mapping, got {spec!r}.")
+        lo, hi = _bounds_of(spec, key)
+        if "sum" in spec:
+            names = list(spec["sum"])
+            unknown = [n for n in names if n not in parameter_names]
+            if unknown:
+                raise ConfigError(
+                    f"{key}: sum names {unknown}, not parameters of this space. "
+                    f"Expected some of {list(parameter_names)}."
+                )
+            out += _two_sided(dict.fromkeys(names, 1.0), lo, hi, " + ".join(names))
+        elif "ratio" in spec:
+            if composition is None:
+                raise ConfigError(f"{key}: an element ratio needs a composition.")
+            num, den = _parse_ratio(str(spec["ratio"]), key)
+            num_amt = [sum(x) for x in zip(*(composition.element_amounts(s) for s in num), strict=True)]
+            den_amt = [sum(x) for x in zip(*(composition.element_amounts(s) for s in den), strict=True)]
+            if not any(den_amt):
+                raise ConfigError(
+                    f"{key}: no precursor of {composition.formula!r} contains "
+                    f"{'+'.join(den)}, so the ratio {spec['ratio']!r} is undefined."
+                )
+            text = f"{spec['ratio']}"
+            names = composition.names
+            # num/den >= lo  <=>  num - lo*den >= 0 ; num/den <= hi  <=>  hi*den - num >= 0
+            if lo is not None:
+                coef = {n: a - lo * b for n, a, b in zip(names, num_amt, den_amt, strict=True)}
+                out.append(LinearConstraint(coef, 0.0, description=f"{text} >= {lo}"))
+            if hi is not None:
+                coef = {n: hi * b - a for n, a, b in zip(names, num_amt, den_amt, strict=True)}
+                out.append(LinearConstraint(coef, 0.0, description=f"{text} <= {hi}"))
+        else:
+            raise ConfigError(
+                f"{key}: {dict(spec)} has neither 'sum' nor 'ratio'. Fix: write "
+                "{sum: [A, B], min: 0.25} or {ratio: 'O/(Zr+Al)', max: 2.3}."
+            )
+    return out

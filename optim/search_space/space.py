@@ -1,0 +1,200 @@
+"""The search space: a composition (optional), process parameters and constraints."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import torch
+from botorch.utils.sampling import get_polytope_samples
+from torch import Tensor
+
+from optim.exceptions import ConfigError
+from optim.search_space.composition import CompositionParameter
+from optim.search_space.constraints import LinearConstraint, mixture_sum_constraint
+from optim.search_space.parameters import NumericalParameter
+
+__all__ = ["BotorchConstraint", "SearchSpace"]
+
+BotorchConstraint = tuple[Tensor, Tensor, float]
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    """Every input of a campaign, in the order of the ledger's input columns.
+
+    Composition fractions come first (mole fractions, encoded as themselves), then the
+    process parameters (encoded as value or log10 value).
+
+    Args:
+        parameters: Process parameters.
+        composition: The precursor mixture, if any.
+        constraints: Linear inequality constraints (besides the mixture sum).
+    """
+
+    parameters: tuple[NumericalParameter, ...]
+    composition: CompositionParameter | None = None
+    constraints: tuple[LinearConstraint, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        names = self.names
+        if len(set(names)) != len(names):
+            raise ConfigError(f"search space: duplicate parameter names in {names}.")
+        if not names:
+            raise ConfigError("search space: no parameters. Fix: add a composition or parameters.")
+        log_names = {p.name for p in self.parameters if p.log_scale}
+        for c in self.constraints:
+            if log_names & set(c.coefficients):
+                raise ConfigError(
+                    f"search space: constraint {c.description!r} involves log-scaled "
+                    f"{sorted(log_names & set(c.coefficients))}; linear constraints need "
+                    "linear parameters. Fix: set log_scale: false for them."
+                )
+
+    # ----------------------------------------------------------------- structure
+    @property
+    def composition_names(self) -> list[str]:
+        """Precursor columns (empty without a composition)."""
+        return self.composition.names if self.composition else []
+
+    @property
+    def names(self) -> list[str]:
+        """Input column names, in encoded-tensor order."""
+        return self.composition_names + [p.name for p in self.parameters]
+
+    @property
+    def dim(self) -> int:
+        """Number of input dimensions ``d``."""
+        return len(self.names)
+
+    @property
+    def physical_bounds(self) -> dict[str, tuple[float, float]]:
+        """Column to ``(lower, upper)`` in physical units."""
+        out = dict(self.composition.bounds) if self.composition else {}
+        out.update({p.name: (p.lower, p.upper) for p in self.parameters})
+        return out
+
+    @property
+    def all_constraints(self) -> list[LinearConstraint]:
+        """The mixture-sum equality (if any) and every inequality."""
+        eq = [mixture_sum_constraint(self.composition)] if self.composition else []
+        return eq + list(self.constraints)
+
+    def bounds(self, **tkwargs) -> Tensor:
+        """``2 x d`` bounds in the encoded space."""
+        lo = [b[0] for b in self.composition.bounds.values()] if self.composition else []
+        hi = [b[1] for b in self.composition.bounds.values()] if self.composition else []
+        lo += [p.encoded_bounds[0] for p in self.parameters]
+        hi += [p.encoded_bounds[1] for p in self.parameters]
+        return torch.tensor([lo, hi], **tkwargs)
+
+    def botorch_constraints(
+        self, **tkwargs
+    ) -> tuple[list[BotorchConstraint] | None, list[BotorchConstraint] | None]:
+        """``(inequality_constraints, equality_constraints)`` for botorch optimizers."""
+        index = {n: i for i, n in enumerate(self.names)}
+        ineq: list[BotorchConstraint] = []
+        eq: list[BotorchConstraint] = []
+        for c in self.all_constraints:
+            names = [n for n, v in c.coefficients.items() if v != 0.0]
+            idx = torch.tensor([index[n] for n in names], dtype=torch.long,
+                               device=tkwargs.get("device"))
+            coef = torch.tensor([c.coefficients[n] for n in names], **tkwargs)
+            (eq if c.is_equality else ineq).append((idx, coef, float(c.rhs)))
+        return (ineq or None), (eq or None)
+
+    # ------------------------------------------------------------- conversions
+    def encode(self, frame: pd.DataFrame, **tkwargs) -> Tensor:
+        """Physical values (one row per configuration) to an ``n x d`` tensor."""
+        cols = []
+        for name in self.composition_names:
+            cols.append(frame[name].to_numpy(dtype=float))
+        for p in self.parameters:
+            values = frame[p.name].to_numpy(dtype=float)
+            cols.append(np.log10(values) if p.log_scale else values)
+        array = np.stack(cols, axis=-1) if cols else np.zeros((len(frame), 0))
+        return torch.as_tensor(array, **tkwargs)
+
+    def decode(self, X: Tensor) -> pd.DataFrame:
+        """An ``n x d`` encoded tensor to physical values, one column per input."""
+        array = X.detach().cpu().double().numpy()
+        data = {}
+        for j, name in enumerate(self.names):
+            col = array[:, j]
+            k = j - len(self.composition_names)
+            if k >= 0 and self.parameters[k].log_scale:
+                col = 10.0**col
+            data[name] = col
+        return pd.DataFrame(data)
+
+    # --------------------------------------------------------------- feasibility
+    def max_violation(self, X: Tensor) -> Tensor:
+        """Largest bound or constraint violation per row of an ``n x d`` tensor (>= 0)."""
+        b = self.bounds(dtype=X.dtype, device=X.device)
+        viol = torch.cat([(b[0] - X).clamp_min(0), (X - b[1]).clamp_min(0)], dim=-1)
+        worst = viol.amax(dim=-1)
+        ineq, eq = self.botorch_constraints(dtype=X.dtype, device=X.device)
+        for idx, coef, rhs in ineq or []:
+            worst = torch.maximum(worst, (rhs - X[:, idx] @ coef).clamp_min(0))
+        for idx, coef, rhs in eq or []:
+            worst = torch.maximum(worst, (X[:, idx] @ coef - rhs).abs())
+        return worst
+
+    def sample(self, n: int, seed: int, **tkwargs) -> Tensor:
+        """``n x d`` feasible points, uniform over the constrained polytope (hit-and-run)."""
+        ineq, eq = self.botorch_constraints(**tkwargs)
+        bounds = self.bounds(**tkwargs)
+        if ineq is None and eq is None:
+            gen = torch.Generator(device="cpu").manual_seed(seed)
+            u = torch.rand(n, self.dim, generator=gen, dtype=bounds.dtype)
+            return bounds[0] + u.to(bounds) * (bounds[1] - bounds[0])
+        return get_polytope_samples(
+            n, bounds, inequality_constraints=ineq, equality_constraints=eq,
+            seed=seed, n_burnin=1000, n_thinning=8,
+        )
+
+    def space_filling(
+        self, n: int, seed: int, existing: Tensor | None = None, n_pool: int = 2048,
+        **tkwargs,
+    ) -> Tensor:
+        """``n x d`` feasible points spread out by greedy maximin selection.
+
+        A pool of feasible points is drawn uniformly from the polytope; points are then
+        picked one at a time, each the pool point farthest (in unit-scaled coordinates)
+        from every point picked so far and from ``existing`` (already proposed rows).
+
+        Args:
+            n: Number of points.
+            seed: Seed of the pool.
+            existing: ``m x d`` encoded points to stay away from.
+            n_pool: Pool size.
+        """
+        pool = self.sample(max(n_pool, 4 * n), seed, **tkwargs)
+        bounds = self.bounds(**tkwargs)
+        scale = lambda Z: (Z - bounds[0]) / (bounds[1] - bounds[0])  # noqa: E731
+        pool_u = scale(pool)
+        if existing is not None and len(existing):
+            dist = torch.cdist(pool_u, scale(existing)).amin(dim=-1)
+        else:
+            # start from the pool point nearest the centre of the pool
+            dist = -torch.cdist(pool_u, pool_u.mean(0, keepdim=True)).squeeze(-1)
+            dist = dist - dist.min() + 1.0
+        chosen: list[int] = []
+        for _ in range(n):
+            i = int(torch.argmax(dist))
+            chosen.append(i)
+            dist = torch.minimum(dist, torch.cdist(pool_u, pool_u[i : i + 1]).squeeze(-1))
+        return pool[chosen]
+
+    def describe(self) -> Sequence[str]:
+        """Human-readable lines describing the space."""
+        lines = []
+        if self.composition:
+            lines.append(f"composition {self.composition.formula} (mole fractions sum to "
+                         f"{self.composition.total})")
+        for name, (lo, hi) in self.physical_bounds.items():
+            lines.append(f"  {name}: [{lo}, {hi}]")
+        lines += [f"  constraint {c.description}" for c in self.constraints]
+        return lines

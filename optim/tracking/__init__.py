@@ -1,0 +1,7 @@
+"""Tracking: a ``Tracker`` protocol with mlflow and null implementations."""
+
+from optim.tracking.base import Tracker
+from optim.tracking.mlflow import MlflowTracker
+from optim.tracking.null import NullTracker
+
+__all__ = ["MlflowTracker", "NullTracker", "Tracker"]

@@ -1,0 +1,33 @@
+"""The tracker protocol: mirror rounds and measurements of the ledger for review."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import pandas as pd
+
+from optim.campaign import RoundResult
+
+__all__ = ["Tracker"]
+
+
+class Tracker(Protocol):
+    """Mirrors the ledger into a tracking store. Never holds data the ledger lacks."""
+
+    def log_round(self, result: RoundResult, config: dict) -> None:
+        """Log one planned round (parent run) and its proposals (child runs)."""
+        ...
+
+    def log_measurements(
+        self, campaign: str, ledger: pd.DataFrame, targets: list[str]
+    ) -> int:
+        """Bring proposals' child runs up to date with the ledger's measurements.
+
+        Returns:
+            The number of child runs updated.
+        """
+        ...
+
+    def review_hint(self, campaign: str) -> str | None:
+        """How to open the review screen, or ``None``."""
+        ...

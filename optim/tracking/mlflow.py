@@ -1,0 +1,152 @@
+"""mlflow tracker: experiment = campaign, one run per round, one child run per proposal.
+
+Uses ``MlflowClient`` with explicit run ids (no global active run). Child runs carry the
+tag ``ledger_id`` so that measured values recorded later are logged onto them.
+"""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import tempfile
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+from mlflow.entities import Metric, Param, RunTag
+from mlflow.tracking import MlflowClient
+
+from optim.campaign import RoundResult
+
+__all__ = ["MlflowTracker"]
+
+_MAX_PARAM = 6000
+
+
+def flatten(config: dict, prefix: str = "") -> dict[str, str]:
+    """Flatten nested config into ``a.b.c`` keys with string values."""
+    out: dict[str, str] = {}
+    for key, value in config.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(flatten(value, f"{name}."))
+        else:
+            out[name] = str(value)[:_MAX_PARAM]
+    return out
+
+
+def _git_sha() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                               check=True, cwd=Path(__file__).parent).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+class MlflowTracker:
+    """Logs rounds and measurements to an mlflow tracking store.
+
+    Args:
+        uri: Tracking URI (``sqlite:////abs/runs/mlflow.db`` or a server).
+        artifact_root: Folder for artifacts of experiments this tracker creates.
+    """
+
+    def __init__(self, uri: str, artifact_root: str | Path) -> None:
+        self.uri = uri
+        self.artifact_root = Path(artifact_root)
+        self.client = MlflowClient(tracking_uri=uri)
+
+    def _experiment_id(self, campaign: str) -> str:
+        exp = self.client.get_experiment_by_name(campaign)
+        if exp is not None:
+            return exp.experiment_id
+        location = (self.artifact_root / campaign).resolve()
+        location.mkdir(parents=True, exist_ok=True)
+        return self.client.create_experiment(campaign, artifact_location=location.as_uri())
+
+    def log_round(self, result: RoundResult, config: dict) -> None:
+        """Log the round as a parent run with a child run per proposal."""
+        exp_id = self._experiment_id(result.campaign)
+        run = self.client.create_run(
+            exp_id, run_name=f"round-{result.round:03d}",
+            tags={"kind": "round", "round": str(result.round), "seed": str(result.seed),
+                  "strategy": result.strategy, "git_sha": _git_sha(),
+                  "mlflow.note.content": _description(result)},
+        )
+        rid = run.info.run_id
+        status = "FAILED"
+        try:
+            params = [Param(k, v) for k, v in flatten(config).items()]
+            for i in range(0, len(params), 100):
+                self.client.log_batch(rid, params=params[i:i + 100])
+            self.client.log_batch(rid, metrics=[
+                Metric(k, float(v), 0, result.round) for k, v in result.metrics.items()
+                if math.isfinite(v)])
+            self.client.log_dict(rid, config, "config.yaml")
+            mlflow.set_tracking_uri(self.uri)
+            mlflow.log_table(result.batch, "batch.json", run_id=rid)
+            with tempfile.TemporaryDirectory() as tmp:
+                snap = Path(tmp) / "ledger.csv"
+                result.ledger.to_csv(snap, index=False)
+                self.client.log_artifact(rid, str(snap))
+            self._log_children(exp_id, rid, result)
+            self.log_measurements(result.campaign, result.ledger, result.targets)
+            status = "FINISHED"
+        finally:
+            self.client.set_terminated(rid, status)
+
+    def _log_children(self, exp_id: str, parent: str, result: RoundResult) -> None:
+        for rec in result.batch.to_dict("records"):
+            child = self.client.create_run(
+                exp_id, run_name=rec["id"],
+                tags={"mlflow.parentRunId": parent, "kind": "proposal",
+                      "ledger_id": rec["id"], "round": str(result.round),
+                      "status": rec["status"], "source": rec["source"]},
+            )
+            cid = child.info.run_id
+            self.client.log_batch(
+                cid,
+                params=[Param(c, repr(float(rec[c]))) for c in result.inputs],
+                metrics=[Metric(c, float(rec[c]), 0, result.round) for c in rec
+                         if c.startswith("pred_") and isinstance(rec[c], float)
+                         and math.isfinite(rec[c])],
+            )
+            self.client.set_terminated(cid, "FINISHED")
+
+    def log_measurements(self, campaign: str, ledger: pd.DataFrame,
+                         targets: list[str]) -> int:
+        """Log measured values and statuses onto the proposals' child runs."""
+        exp = self.client.get_experiment_by_name(campaign)
+        if exp is None:
+            return 0
+        runs = self.client.search_runs([exp.experiment_id], "tags.kind = 'proposal'",
+                                       max_results=50000)
+        by_id = {r.data.tags.get("ledger_id"): r for r in runs}
+        updated = 0
+        for rec in ledger.to_dict("records"):
+            run = by_id.get(rec["id"])
+            if run is None:
+                continue
+            metrics = [Metric(f"measured_{t}", float(rec[t]), 0, 0) for t in targets
+                       if isinstance(rec[t], float) and math.isfinite(rec[t])
+                       and run.data.metrics.get(f"measured_{t}") != float(rec[t])]
+            tags = ([RunTag("status", rec["status"])]
+                    if run.data.tags.get("status") != rec["status"] else [])
+            if metrics or tags:
+                self.client.log_batch(run.info.run_id, metrics=metrics, tags=tags)
+                updated += 1
+        return updated
+
+    def review_hint(self, campaign: str) -> str | None:
+        """The command that opens the UI on this store, and where to look."""
+        exp = self.client.get_experiment_by_name(campaign)
+        page = f"#/experiments/{exp.experiment_id}/runs" if exp else ""
+        return (f"mlflow ui --backend-store-uri {self.uri} --host 127.0.0.1 --port 5000"
+                f"  then open http://127.0.0.1:5000/{page}")
+
+
+def _description(result: RoundResult) -> str:
+    lines = [f"Round {result.round} of campaign {result.campaign}: {len(result.batch)} "
+             f"proposal(s) by {result.strategy}."]
+    lines += result.notes
+    return "\n\n".join(lines)

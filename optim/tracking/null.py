@@ -1,0 +1,26 @@
+"""A tracker that records nothing (``tracking=none``)."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from optim.campaign import RoundResult
+
+__all__ = ["NullTracker"]
+
+
+class NullTracker:
+    """Tracking switched off."""
+
+    def log_round(self, result: RoundResult, config: dict) -> None:
+        """Do nothing."""
+
+    def log_measurements(
+        self, campaign: str, ledger: pd.DataFrame, targets: list[str]
+    ) -> int:
+        """Do nothing."""
+        return 0
+
+    def review_hint(self, campaign: str) -> str | None:
+        """No review screen."""
+        return None

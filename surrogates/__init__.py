@@ -1,0 +1,15 @@
+"""Surrogate models: tensors in, botorch ``Model`` out. Knows nothing of campaigns."""
+
+from surrogates.base import Surrogate, validate_training_data
+from surrogates.exceptions import InputDataError, SurrogateError
+from surrogates.gp import GPSurrogate
+from surrogates.known import known_model
+
+__all__ = [
+    "GPSurrogate",
+    "InputDataError",
+    "Surrogate",
+    "SurrogateError",
+    "known_model",
+    "validate_training_data",
+]
