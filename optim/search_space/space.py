@@ -152,11 +152,11 @@ class SearchSpace:
             return bounds[0] + u.to(bounds) * (bounds[1] - bounds[0])
         return get_polytope_samples(
             n, bounds, inequality_constraints=ineq, equality_constraints=eq,
-            seed=seed, n_burnin=1000, n_thinning=8,
+            seed=seed, n_burnin=500, n_thinning=4,
         )
 
     def space_filling(
-        self, n: int, seed: int, existing: Tensor | None = None, n_pool: int = 2048,
+        self, n: int, seed: int, existing: Tensor | None = None, n_pool: int = 1024,
         **tkwargs,
     ) -> Tensor:
         """``n x d`` feasible points spread out by greedy maximin selection.

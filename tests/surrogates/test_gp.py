@@ -1,0 +1,80 @@
+"""GP surrogate: contract, equality with raw botorch, input validation."""
+
+from __future__ import annotations
+
+import pickle
+
+import pytest
+import torch
+from botorch.fit import fit_gpytorch_mll
+from botorch.models import SingleTaskGP
+from botorch.models.transforms.input import Normalize
+from botorch.models.transforms.outcome import Standardize
+from gpytorch.mlls import ExactMarginalLogLikelihood
+
+from surrogates import GPSurrogate, InputDataError, known_model
+
+TK = {"dtype": torch.float64}
+
+
+def _data(n=12, d=3):
+    X = torch.rand(n, d, **TK) * torch.tensor([1.0, 10.0, 100.0], **TK)[:d]
+    Y = (X[:, :1] - 0.5) ** 2 + torch.sin(X[:, 1:2])
+    bounds = torch.tensor([[0.0, 0.0, 0.0], [1.0, 10.0, 100.0]], **TK)[:, :d]
+    return X, Y, bounds
+
+
+def test_fit_shapes_dtype_and_variance():
+    X, Y, bounds = _data()
+    model = GPSurrogate().fit(X, Y, bounds)
+    post = model.posterior(torch.rand(5, 3, **TK))
+    assert post.mean.shape == (5, 1) and post.mean.dtype == torch.float64
+    assert (post.variance > 0).all()
+    pickle.loads(pickle.dumps(model))
+
+
+def test_equals_raw_botorch_under_same_seed():
+    X, Y, bounds = _data()
+    torch.manual_seed(1)
+    ours = GPSurrogate().fit(X, Y, bounds)
+    torch.manual_seed(1)
+    raw = SingleTaskGP(X, Y, input_transform=Normalize(3, bounds=bounds),
+                       outcome_transform=Standardize(1))
+    fit_gpytorch_mll(ExactMarginalLogLikelihood(raw.likelihood, raw))
+    raw.eval()
+    Xt = torch.rand(4, 3, **TK)
+    # Same deterministic L-BFGS-B fit on the same data: equal to float64 round-off.
+    torch.testing.assert_close(ours.posterior(Xt).mean, raw.posterior(Xt).mean,
+                               rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize(
+    ("mutate", "match"),
+    [
+        (lambda X, Y: (X.float(), Y), "float64"),
+        (lambda X, Y: (X, Y.clone().fill_(float("nan"))), "NaN"),
+        (lambda X, Y: (X[:5], Y), "rows"),
+        (lambda X, Y: (X[:2], Y[:2]), "need at least 3"),
+    ],
+    ids=["float32", "nan", "mismatch", "too-few"],
+)
+def test_bad_training_data(mutate, match):
+    X, Y, bounds = _data()
+    X, Y = mutate(X, Y)
+    with pytest.raises(InputDataError, match=match):
+        GPSurrogate().fit(X, Y, bounds)
+
+
+def test_known_model_is_exact():
+    model = known_model(lambda X: X.sum(-1, keepdim=True))
+    X = torch.rand(2, 4, 3, **TK)
+    post = model.posterior(X)
+    torch.testing.assert_close(post.mean, X.sum(-1, keepdim=True), rtol=0, atol=0)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_fit_on_cuda():
+    X, Y, bounds = _data()
+    model = GPSurrogate().fit(X.cuda(), Y.cuda(), bounds.cuda())
+    assert model.posterior(X[:2].cuda()).mean.device.type == "cuda"

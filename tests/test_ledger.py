@@ -1,0 +1,172 @@
+"""Ledger: round trips, recording, and bad input that must stop before any write."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from optim.campaign import plan_round, record_results
+from optim.exceptions import LedgerError, LedgerLockedError
+from optim.ledger import Ledger, LedgerWarning
+
+
+@pytest.fixture
+def planned(oxy):
+    """An oxychloride ledger holding the 8-row initial design."""
+    plan_round(oxy)
+    return oxy
+
+
+def _edit(path, row, column, value):
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    frame.loc[row, column] = value
+    frame.to_csv(path, index=False)
+
+
+def test_round_trip_is_exact(planned):
+    ledger = Ledger.load(planned.ledger_path, planned.schema)
+    before = planned.ledger_path.read_bytes()
+    ledger.write()
+    assert planned.ledger_path.read_bytes() == before
+    again = Ledger.load(planned.ledger_path, planned.schema)
+    pd.testing.assert_frame_equal(ledger.frame, again.frame)
+    assert list(again.frame.columns) == planned.schema.columns
+    assert len(again.frame) == 8 and set(again.frame["status"]) == {"proposed"}
+    assert not list(planned.ledger_path.parent.glob(".ledger-*"))  # no temp files left
+
+
+def test_spreadsheet_edits_are_understood(planned):
+    path = planned.ledger_path
+    _edit(path, 0, "conductivity_mS_cm", "1.7")          # status left as 'proposed'
+    _edit(path, 1, "status", "failed")
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    extra = frame.iloc[[2]].copy()
+    extra[["id", "round", "status", "source", "conductivity_mS_cm"]] = ["", "", "", "", "0.9"]
+    pd.concat([frame, extra]).to_csv(path, index=False)  # a row added by hand, no id
+    ledger = Ledger.load(path, planned.schema)
+    ledger.assign_missing_ids()
+    f = ledger.frame
+    assert f.loc[0, "status"] == "measured" and f.loc[0, "conductivity_mS_cm"] == 1.7
+    assert f.loc[1, "status"] == "failed"
+    assert f.loc[8, ["id", "status", "source", "round"]].tolist() == [
+        "oxy-0009", "measured", "manual", 0]
+    assert len(ledger.measured("conductivity_mS_cm")) == 2
+    assert len(ledger.measured("retention_pct")) == 0
+    assert len(ledger.pending) == 6
+
+
+BAD_CELLS = [
+    ("conductivty_mS_cm", "1.0", "unknown column"),
+    ("cost_usd_per_L", "44", "computed from the composition"),
+    ("Li2O", "abc", r"row 3 \(line 4\), column 'Li2O': value='abc' is not a number"),
+    ("Li2O", "nan", "value='nan' is not finite"),
+    ("Li2O", "", "value='' is not a number"),
+    ("anneal_temperature_C", "400", r"value=400.0 is outside the bounds \[25, 320\]"),
+    ("conductivity_mS_cm", "-0.5", "modelled in log10, so it must be > 0"),
+    ("retention_pct", "105", "above the valid range"),
+    ("status", "done", "not a status"),
+    ("status", "measured", "no target value is filled in"),
+    ("round", "two", "not a round number"),
+]
+
+
+@pytest.mark.parametrize(("column", "value", "match"), BAD_CELLS,
+                         ids=[f"{c}={v!r}" for c, v, _ in BAD_CELLS])
+def test_bad_ledger_cell_stops_round_without_writing(planned, column, value, match):
+    path = planned.ledger_path
+    _edit(path, 2, column, value)
+    before = path.read_bytes()
+    with pytest.raises(LedgerError, match=match) as info:
+        plan_round(planned)
+    assert str(path) in str(info.value)
+    assert path.read_bytes() == before
+
+
+def test_fractions_not_summing_to_one(planned):
+    path = planned.ledger_path
+    _edit(path, 0, "Li2O", "0.5")
+    _edit(path, 0, "ZrCl4", "0.3")
+    _edit(path, 0, "AlCl3", "0.1")
+    before = path.read_bytes()
+    with pytest.raises(LedgerError, match=r"row 1 .*fractions sum to 0.9; expected 1"):
+        plan_round(planned)
+    assert path.read_bytes() == before
+
+
+def test_duplicate_id(planned):
+    path = planned.ledger_path
+    _edit(path, 3, "id", "oxy-0001")
+    before = path.read_bytes()
+    with pytest.raises(LedgerError, match=r"row 4 .*column 'id'.*duplicates row 1"):
+        plan_round(planned)
+    assert path.read_bytes() == before
+
+
+def test_constraint_violation_warns_but_keeps_row(planned):
+    path = planned.ledger_path
+    for col, v in (("Li2O", "0.74"), ("ZrCl4", "0.26"), ("AlCl3", "0.0")):  # u = 2.85
+        _edit(path, 0, col, v)
+    with pytest.warns(LedgerWarning, match=r"O/\(Zr\+Al\) <= 2.3"):
+        ledger = Ledger.load(path, planned.schema)
+    assert len(ledger.frame) == 8
+
+
+def _results(tmp_path, rows, columns=("id", "conductivity_mS_cm", "retention_pct")):
+    path = tmp_path / "results.csv"
+    pd.DataFrame(rows, columns=list(columns)).to_csv(path, index=False)
+    return path
+
+
+def test_record_merges_by_id_and_keeps_partial_rows(planned, tmp_path):
+    path = _results(tmp_path, [["oxy-0001", 2.1, 88.0], ["oxy-0002", 0.4, None]])
+    changed, frame = record_results(planned, path)
+    assert changed == ["oxy-0001", "oxy-0002"]
+    assert frame.loc[1, "status"] == "measured" and pd.isna(frame.loc[1, "retention_pct"])
+    # the later retention value arrives weeks after conductivity
+    path = _results(tmp_path, [["oxy-0002", 0.4, 91.0]])
+    changed, frame = record_results(planned, path)
+    assert changed == ["oxy-0002"] and frame.loc[1, "retention_pct"] == 91.0
+    failed = _results(tmp_path, [["oxy-0003", "failed"]], ("id", "status"))
+    record_results(planned, failed)
+    assert Ledger.load(planned.ledger_path, planned.schema).frame.loc[2, "status"] == "failed"
+
+
+BAD_RESULTS = [
+    ([["oxy-0099", 1.0, 90.0]], "'oxy-0099' is not an id in the ledger"),
+    ([["oxy-0001", 1.0, 90.0], ["oxy-0001", 1.1, 91.0]], "repeats row 1"),
+    ([["oxy-0001", -1.0, 90.0]], "must be > 0"),
+    ([["oxy-0001", "high", 90.0]], "value='high' is not a number"),
+]
+
+
+@pytest.mark.parametrize(("rows", "match"), BAD_RESULTS,
+                         ids=["unknown-id", "duplicate-id", "negative", "text"])
+def test_bad_results_change_nothing(planned, tmp_path, rows, match):
+    before = planned.ledger_path.read_bytes()
+    with pytest.raises(LedgerError, match=match) as info:
+        record_results(planned, _results(tmp_path, rows))
+    assert "results.csv, row" in str(info.value)
+    assert planned.ledger_path.read_bytes() == before
+
+
+def test_results_never_overwrite_a_recorded_value(planned, tmp_path):
+    record_results(planned, _results(tmp_path, [["oxy-0001", 2.1, 88.0]]))
+    before = planned.ledger_path.read_bytes()
+    with pytest.raises(LedgerError, match="already has conductivity_mS_cm=2.1 recorded"):
+        record_results(planned, _results(tmp_path, [["oxy-0001", 2.3, 88.0]]))
+    assert planned.ledger_path.read_bytes() == before
+    # the same value again is a harmless no-op
+    changed, _ = record_results(planned, _results(tmp_path, [["oxy-0001", 2.1, 88.0]]))
+    assert changed == []
+
+
+def test_results_with_unknown_column(planned, tmp_path):
+    path = _results(tmp_path, [["oxy-0001", 2.1]], ("id", "sigma"))
+    with pytest.raises(LedgerError, match="column 'sigma': unknown column"):
+        record_results(planned, path)
+
+
+def test_lock_stops_a_second_round(planned):
+    with Ledger.lock(planned.ledger_path):
+        with pytest.raises(LedgerLockedError, match="another process is running a round"):
+            plan_round(planned)

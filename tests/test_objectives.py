@@ -1,0 +1,42 @@
+"""Targets: directions, transforms and threshold validation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from optim.acquisition import reference_point
+from optim.exceptions import ConfigError
+from optim.objectives import Target
+
+
+def test_reference_point_from_thresholds(oxy):
+    ref = reference_point(oxy.objectives.targets, dtype=torch.float64)
+    # log10(1.0) = 0 for conductivity; 80 for retention; -60 for minimized cost.
+    torch.testing.assert_close(ref, torch.tensor([0.0, 80.0, -60.0], dtype=torch.float64))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"direction": "maximize", "threshold": -1.0, "transform": "log10"}, "wrong sign"),
+        ({"direction": "minimize", "threshold": -60.0, "valid_range": (0, None)},
+         "outside the target's valid range"),
+        ({"direction": "up", "threshold": 1.0}, "'maximize' or 'minimize'"),
+        ({"direction": "maximize", "threshold": 1.0, "transform": "ln"}, "transform"),
+        ({"direction": "maximize", "threshold": float("nan")}, "not a finite number"),
+    ],
+    ids=["log-negative", "cost-negative", "direction", "transform", "nan"],
+)
+def test_bad_targets_raise(kwargs, match):
+    with pytest.raises(ConfigError, match=match):
+        Target(name="t", source="configs/campaign/x.yaml", **kwargs)
+
+
+def test_log_target_value_checks():
+    t = Target("conductivity_mS_cm", "maximize", 1.0, transform="log10")
+    assert t.check_value(2.5) is None
+    assert "must be > 0" in t.check_value(-0.1)
+    assert "must be > 0" in t.check_value(0.0)
+    np.testing.assert_allclose(t.to_model(np.array([10.0, 0.1])), [1.0, -1.0])
