@@ -46,7 +46,9 @@ def _instantiate(cfg: DictConfig, group: str) -> object:
 def _tracker(tracking: dict) -> Tracker:
     kind = tracking.get("kind")
     if kind == "mlflow":
-        return MlflowTracker(tracking["uri"], tracking["artifact_root"])
+        return MlflowTracker(tracking["uri"], tracking["artifact_root"],
+                             tracking.get("http_max_retries", 2),
+                             tracking.get("http_timeout_s", 10))
     if kind == "none":
         return NullTracker()
     raise ConfigError(f"config key tracking.kind: value={kind!r}; expected mlflow or none.")
@@ -88,7 +90,7 @@ def _track(call) -> bool:
         call()
     except Exception as err:  # noqa: BLE001 - any tracking failure must not lose work
         print(f"warning: tracking skipped ({type(err).__name__}: {err}). The ledger is "
-              "up to date; the next round catches tracking up.", file=sys.stderr)
+              "up to date and nothing is lost, but this step is missing from mlflow.", file=sys.stderr)
         return False
     return True
 

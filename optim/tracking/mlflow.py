@@ -7,6 +7,7 @@ tag ``ledger_id`` so that measured values recorded later are logged onto them.
 from __future__ import annotations
 
 import math
+import os
 import subprocess
 import tempfile
 from pathlib import Path
@@ -49,9 +50,16 @@ class MlflowTracker:
     Args:
         uri: Tracking URI (``sqlite:////abs/runs/mlflow.db`` or a server).
         artifact_root: Folder for artifacts of experiments this tracker creates.
+        http_max_retries: Retries of a request to a tracking server (mlflow's default,
+            7 with exponential backoff, waits minutes before giving up on a server that
+            is down). Environment variables of the same mlflow names take precedence.
+        http_timeout_s: Timeout of one request to a tracking server.
     """
 
-    def __init__(self, uri: str, artifact_root: str | Path) -> None:
+    def __init__(self, uri: str, artifact_root: str | Path, http_max_retries: int = 2,
+                 http_timeout_s: int = 10) -> None:
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", str(http_max_retries))
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", str(http_timeout_s))
         self.uri = uri
         self.artifact_root = Path(artifact_root)
         self.client = MlflowClient(tracking_uri=uri)

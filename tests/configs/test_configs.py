@@ -1,0 +1,78 @@
+"""Every config option composes and builds; bad config values name file, key and fix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from optim.acquisition import QuasiRandom, qLogNoisyExpectedHypervolumeImprovement, qLogNParEGO
+from optim.exceptions import ConfigError
+from tests.conftest import CONFIG_DIR, make_settings
+
+CAMPAIGNS = sorted(p.stem for p in (Path(CONFIG_DIR) / "campaign").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("campaign", CAMPAIGNS)
+@pytest.mark.parametrize(
+    "option",
+    ["acquisition=qlognehvi", "acquisition=qlognparego", "acquisition=random",
+     "prices=high_lab", "prices=ma2021_backcalc", "debug=smoke", "surrogate=gp",
+     "acq_optimizer=default", "lab=manual"],
+)
+def test_every_option_builds(tmp_path, campaign, option):
+    settings = make_settings(campaign, tmp_path, [option])
+    assert settings.name == campaign
+    assert settings.ledger_path == tmp_path / campaign / "ledger.csv"
+    assert isinstance(settings.acquisition, qLogNoisyExpectedHypervolumeImprovement
+                      | qLogNParEGO | QuasiRandom)
+
+
+def test_campaign_interfaces(tmp_path):
+    oxy = make_settings("oxychloride", tmp_path)
+    assert oxy.space.names == ["Li2O", "ZrCl4", "AlCl3", "anneal_temperature_C",
+                               "milling_time_h"]
+    assert oxy.objectives.names == ["conductivity_mS_cm", "retention_pct", "cost_usd_per_L"]
+    assert (oxy.batch_size, oxy.n_initial) == (4, 8)
+    inter = make_settings("interlayer", tmp_path)
+    assert inter.space.names == ["mg_thickness_nm", "naf_thickness_nm",
+                                 "current_density_mA_cm2", "stack_pressure_MPa"]
+    assert inter.objectives.names == ["retention_pct", "ccd_mA_cm2", "energy_density_Wh_kg"]
+    assert inter.batch_size == 8
+    assert inter.space.parameters[2].log_scale
+
+
+def test_smoke_shrinks_budgets(tmp_path):
+    s = make_settings("interlayer", tmp_path, ["debug=smoke"])
+    assert (s.batch_size, s.n_initial, s.optimizer.num_restarts) == (3, 4, 2)
+
+
+OXY = "configs/campaign/oxychloride.yaml"
+BAD = [
+    (["search_space.parameters.milling_time_h.lower=50"],
+     rf"{OXY}, key search_space.parameters.milling_time_h: bounds lower=50 upper=40"),
+    (["search_space.composition.bounds.Li2O=[0.8,0.3]"],
+     rf"{OXY}, key search_space.composition.bounds.Li2O: bounds \(0.8, 0.3\)"),
+    (["search_space.composition.formula=xLi2O-yZrCl4-zAlQ3"],
+     rf"{OXY}, key search_space.composition.formula: 'AlQ3'"),
+    (["~prices.precursors.ZrCl4"], r"configs/prices/ma2021_backcalc.yaml: no prices entry"),
+    (["targets.conductivity_mS_cm.threshold=-1"], r"threshold: value=-1 has the wrong sign"),
+    (["targets.cost_usd_per_L.threshold=-60"], r"outside the target's valid range"),
+    (["targets.retention_pct.direction=max"], r"targets.retention_pct.direction"),
+    (["batch_size=0"], r"batch_size: value=0"),
+    (["+search_space.parameters.milling_time_h.units=h"], r"unknown field\(s\) \['units'\]"),
+]
+
+
+@pytest.mark.parametrize(("overrides", "match"), BAD,
+                         ids=["lower>upper", "fraction-bounds", "formula", "price",
+                              "log-threshold", "cost-threshold", "direction", "batch",
+                              "typo-field"])
+def test_bad_config_values(tmp_path, overrides, match):
+    with pytest.raises(ConfigError, match=match):
+        make_settings("oxychloride", tmp_path, overrides)
+
+
+def test_bad_spec_value_from_constructor(tmp_path):
+    with pytest.raises(Exception, match="mc_samples=0"):
+        make_settings("oxychloride", tmp_path, ["acquisition.mc_samples=0"])

@@ -1,0 +1,105 @@
+"""The real CLI end to end: two rounds, recording, mlflow, and bad input."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from mlflow.tracking import MlflowClient
+
+from optim.labs import OxychlorideTruth
+
+ROOT = Path(__file__).resolve().parents[2]
+FAST = ["acquisition.mc_samples=16", "acq_optimizer.num_restarts=2",
+        "acq_optimizer.raw_samples=32", "acq_optimizer.maxiter=50"]
+
+
+def cli(runs: Path, *args: str, ok: bool = True) -> subprocess.CompletedProcess:
+    proc = subprocess.run(
+        [sys.executable, "-m", "optim", "campaign=oxychloride", f"paths.runs={runs}", *args],
+        capture_output=True, text=True, cwd=ROOT, timeout=600,
+    )
+    if ok and proc.returncode != 0:
+        pytest.fail(f"CLI failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+def test_two_round_campaign_with_mlflow(tmp_path):
+    runs = tmp_path / "runs"
+    first = cli(runs, *FAST)
+    assert "Round 1 of campaign 'oxychloride': 8 proposal(s)" in first.stdout
+    assert "record=results.csv" in first.stdout and "mlflow ui --backend-store-uri" in first.stdout
+    ledger = runs / "oxychloride" / "ledger.csv"
+    frame = pd.read_csv(ledger)
+    results = OxychlorideTruth()(frame).round(4)
+    results.insert(0, "id", frame["id"])
+    results.loc[3, "retention_pct"] = None  # arrives later
+    results.to_csv(tmp_path / "results.csv", index=False)
+    rec = cli(runs, f"record={tmp_path / 'results.csv'}")
+    assert "Recorded 8 experiment(s)" in rec.stdout
+    second = cli(runs, *FAST)
+    assert "Round 2 of campaign 'oxychloride': 4 proposal(s) by qLogNEHVI" in second.stdout
+    frame = pd.read_csv(ledger)
+    assert len(frame) == 12 and (frame["status"] == "measured").sum() == 8
+    assert (frame.loc[8:, "source"] == "bo").all()
+
+    client = MlflowClient(f"sqlite:///{runs}/mlflow.db")
+    exp = client.get_experiment_by_name("oxychloride")
+    rounds = client.search_runs([exp.experiment_id], "tags.kind = 'round'")
+    assert sorted(r.info.run_name for r in rounds) == ["round-001", "round-002"]
+    r2 = next(r for r in rounds if r.info.run_name == "round-002")
+    assert r2.data.metrics["n_measured"] == 8 and r2.data.metrics["hypervolume_measured"] >= 0
+    assert r2.data.params["campaign_name"] == "oxychloride"
+    arts = {a.path for a in client.list_artifacts(r2.info.run_id)}
+    assert {"batch.json", "config.yaml", "ledger.csv"} <= arts
+    children = client.search_runs([exp.experiment_id], "tags.kind = 'proposal'")
+    assert len(children) == 12
+    child = next(c for c in children if c.data.tags["ledger_id"] == "oxy-0001")
+    assert child.data.tags["status"] == "measured"
+    assert child.data.metrics["measured_conductivity_mS_cm"] == pytest.approx(
+        results.loc[0, "conductivity_mS_cm"])
+    assert "pred_cost_usd_per_L_mean" in child.data.metrics
+    assert float(child.data.params["Li2O"]) == pytest.approx(frame.loc[0, "Li2O"])
+    assert child.data.tags["mlflow.parentRunId"] in {r.info.run_id for r in rounds}
+
+
+@pytest.mark.integration
+def test_bad_config_exits_cleanly_and_writes_nothing(tmp_path):
+    runs = tmp_path / "runs"
+    proc = cli(runs, "tracking=none", "search_space.parameters.milling_time_h.lower=50",
+               ok=False)
+    assert proc.returncode == 2
+    assert "configs/campaign/oxychloride.yaml, key search_space.parameters.milling_time_h" \
+        in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not (runs / "oxychloride" / "ledger.csv").exists()
+
+
+@pytest.mark.integration
+def test_bad_ledger_exits_cleanly_and_keeps_bytes(tmp_path):
+    runs = tmp_path / "runs"
+    cli(runs, "tracking=none")
+    ledger = runs / "oxychloride" / "ledger.csv"
+    frame = pd.read_csv(ledger, dtype=str, keep_default_na=False)
+    frame.loc[4, "milling_time_h"] = "20h"
+    frame.to_csv(ledger, index=False)
+    before = ledger.read_bytes()
+    proc = cli(runs, "tracking=none", ok=False)
+    assert proc.returncode == 2
+    assert f"{ledger}, row 5 (line 6), column 'milling_time_h': value='20h' is not a " \
+           "number" in proc.stderr
+    assert ledger.read_bytes() == before
+
+
+@pytest.mark.integration
+def test_unreachable_tracking_still_records(tmp_path):
+    runs = tmp_path / "runs"
+    proc = cli(runs, "tracking.uri=http://127.0.0.1:9", ok=False)
+    assert proc.returncode == 0, proc.stderr
+    assert "warning: tracking skipped" in proc.stderr
+    assert len(pd.read_csv(runs / "oxychloride" / "ledger.csv")) == 8
