@@ -61,3 +61,11 @@ SMOKE = ["acquisition.mc_samples=16", "acq_optimizer.num_restarts=2",
 def oxy(tmp_path: Path) -> CampaignSettings:
     """Oxychloride settings with small optimizer budgets, ledger under tmp_path."""
     return make_settings("oxychloride", tmp_path / "runs", SMOKE)
+
+
+def pytest_configure(config):
+    """Mirror the entry point's ``threads=auto``: one torch thread on small machines."""
+    import os
+
+    if (os.cpu_count() or 1) <= 4:
+        torch.set_num_threads(1)
