@@ -95,10 +95,19 @@ def _track(call) -> bool:
     return True
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Ledger warnings are for people: no source location."""
+    if issubclass(category, LedgerWarning):
+        print(f"warning: {message}", file=sys.stderr)
+    else:
+        sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
+
+
 @hydra.main(config_path="../configs", config_name="config", version_base="1.3")
 def main(cfg: DictConfig) -> None:
     """Plan the next round of a campaign, or record results (``record=...``)."""
     warnings.simplefilter("always", LedgerWarning)
+    warnings.showwarning = _show_warning
     try:
         _run(cfg)
     except OptimError as err:

@@ -103,3 +103,16 @@ def test_unreachable_tracking_still_records(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "warning: tracking skipped" in proc.stderr
     assert len(pd.read_csv(runs / "oxychloride" / "ledger.csv")) == 8
+
+
+@pytest.mark.integration
+def test_second_concurrent_round_is_refused(tmp_path):
+    from optim.ledger import Ledger
+
+    runs = tmp_path / "runs"
+    ledger = runs / "oxychloride" / "ledger.csv"
+    with Ledger.lock(ledger):  # as if another round were running
+        proc = cli(runs, "tracking=none", ok=False)
+    assert proc.returncode == 2
+    assert "another process is running a round of this campaign" in proc.stderr
+    assert not ledger.exists()
