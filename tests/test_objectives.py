@@ -6,15 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from optim.acquisition import reference_point
 from optim.exceptions import ConfigError
 from optim.objectives import Target
-
-
-def test_reference_point_from_thresholds(oxy):
-    ref = reference_point(oxy.objectives.targets, dtype=torch.float64)
-    # log10(1.0) = 0 for conductivity; 80 for retention; -60 for minimized cost.
-    torch.testing.assert_close(ref, torch.tensor([0.0, 80.0, -60.0], dtype=torch.float64))
 
 
 @pytest.mark.parametrize(
@@ -40,3 +33,4 @@ def test_log_target_value_checks():
     assert "must be > 0" in t.check_value(-0.1)
     assert "must be > 0" in t.check_value(0.0)
     np.testing.assert_allclose(t.to_model(np.array([10.0, 0.1])), [1.0, -1.0])
+

@@ -1,6 +1,6 @@
 """Acquisition specs (frozen, from config) and the builder that needs model and data."""
 
-from optim.acquisition.builder import propose, reference_point
+from optim.acquisition.builder import propose, reference_point, snap_to_bounds
 from optim.acquisition.specs import (
     AcquisitionSpec,
     OptimizerSpec,
@@ -17,4 +17,5 @@ __all__ = [
     "qLogNParEGO",
     "qLogNoisyExpectedHypervolumeImprovement",
     "reference_point",
+    "snap_to_bounds",
 ]

@@ -29,7 +29,7 @@ from optim.exceptions import CandidateGenerationError
 from optim.objectives import Target
 from optim.search_space import SearchSpace
 
-__all__ = ["propose", "reference_point"]
+__all__ = ["propose", "reference_point", "snap_to_bounds"]
 
 FEASIBILITY_TOLERANCE = 1e-6
 
@@ -39,6 +39,18 @@ def reference_point(targets: Sequence[Target], **tkwargs) -> Tensor:
     values = [t.sign * float(t.to_model(torch.tensor(t.threshold, dtype=torch.float64)))
               for t in targets]
     return torch.tensor(values, **tkwargs)
+
+
+def snap_to_bounds(X: Tensor, bounds: Tensor, tol: float = 1e-9) -> Tensor:
+    """Put values within ``tol`` (relative to the range) of a bound onto it.
+
+    SLSQP leaves values such as 9.6e-12 where a fraction's optimum is its bound of 0; a
+    scientist should read 0. Moving by at most ``tol * range`` keeps every constraint
+    within the feasibility tolerance.
+    """
+    span = tol * (bounds[1] - bounds[0])
+    X = torch.where((X - bounds[0]).abs() <= span, bounds[0].expand_as(X), X)
+    return torch.where((X - bounds[1]).abs() <= span, bounds[1].expand_as(X), X)
 
 
 def propose(
@@ -119,7 +131,7 @@ def propose(
         X, _ = optimize_acqf_list(acqfs, **opt_kwargs)
     else:  # pragma: no cover - specs are a closed set
         raise CandidateGenerationError(f"unknown acquisition spec {spec!r}")
-    X = X.detach()
+    X = snap_to_bounds(X.detach(), bounds)
     worst = float(space.max_violation(X).max())
     if worst > FEASIBILITY_TOLERANCE:
         raise CandidateGenerationError(
