@@ -7,8 +7,10 @@ containers, instantiates the specs, builds typed settings, and runs one step.
 from __future__ import annotations
 
 import os
+import re
 import sys
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import hydra
@@ -43,20 +45,20 @@ def _instantiate(cfg: DictConfig, group: str) -> object:
                           f"{cause}") from err
 
 
-def _tracker(tracking: dict) -> Tracker:
+def _tracker(tracking: dict) -> Callable[[], Tracker]:
+    """Validate the tracking config now; connect (and create a store) only when used."""
     kind = tracking.get("kind")
     if kind == "mlflow":
-        return MlflowTracker(tracking["uri"], tracking["artifact_root"],
-                             tracking.get("http_max_retries", 2),
-                             tracking.get("http_timeout_s", 10))
+        return lambda: MlflowTracker(tracking["uri"], tracking["artifact_root"],
+                                     tracking.get("http_max_retries", 2),
+                                     tracking.get("http_timeout_s", 10))
     if kind == "none":
-        return NullTracker()
+        return NullTracker
     raise ConfigError(f"config key tracking.kind: value={kind!r}; expected mlflow or none.")
 
 
 def _run(cfg: DictConfig) -> None:
-    choices = HydraConfig.get().runtime.choices
-    source = f"configs/campaign/{choices.get('campaign')}.yaml"
+    source = f"configs/campaign/{HydraConfig.get().runtime.choices.get('campaign')}.yaml"
     try:
         plain = OmegaConf.to_container(cfg, resolve=True)
     except OmegaConfBaseException as err:
@@ -69,19 +71,21 @@ def _run(cfg: DictConfig) -> None:
         optimizer=_instantiate(cfg, "acq_optimizer"),
         source=source,
     )
-    tracker = _tracker(plain["tracking"])
+    make_tracker = _tracker(plain["tracking"])
     targets = [t.name for t in settings.objectives.measured]
     if plain.get("record"):
         changed, ledger = record_results(settings, Path(plain["record"]))
         print(f"Recorded {len(changed)} experiment(s) into {settings.ledger_path}: "
               f"{', '.join(changed) or 'nothing new'}")
-        _track(lambda: tracker.log_measurements(settings.name, ledger, targets))
+        _track(lambda: make_tracker().log_measurements(settings.name, ledger, targets))
         print(f"Plan the next round: python -m optim campaign={settings.name}")
         return
     result = plan_round(settings)
     print(format_batch(result, settings))
-    tracked = _track(lambda: tracker.log_round(result, plain))
-    print(next_steps(settings, tracker.review_hint(settings.name) if tracked else None))
+    tracker: list[Tracker] = []
+    tracked = _track(lambda: tracker.append(make_tracker()) or tracker[0].log_round(
+        result, plain))
+    print(next_steps(settings, tracker[0].review_hint(settings.name) if tracked else None))
 
 
 def _track(call) -> bool:
@@ -111,8 +115,21 @@ def main(cfg: DictConfig) -> None:
     try:
         _run(cfg)
     except OptimError as err:
-        print(f"error: {err}", file=sys.stderr)
+        print(f"error: {err}{_override_hint(str(err))}", file=sys.stderr)
         sys.exit(2)
+
+
+def _override_hint(message: str) -> str:
+    """Say so when the key a config error names was set on the command line."""
+    match = re.search(r"key ([\w.\[\]]+)", message)
+    if match is None:
+        return ""
+    key = match.group(1).rstrip(".:")
+    for override in HydraConfig.get().overrides.task:
+        name = override.split("=", 1)[0].lstrip("+~")
+        if name.startswith(key) or key.startswith(name):
+            return f"\n(The value comes from the command-line override {override!r}.)"
+    return ""
 
 
 if __name__ == "__main__":

@@ -215,7 +215,7 @@ def plan_round(settings: CampaignSettings) -> RoundResult:
     space = settings.space
     with Ledger.lock(settings.ledger_path):
         ledger = Ledger.load(settings.ledger_path, settings.schema)
-        ledger.assign_missing_ids()
+        ledger.complete()
         rnd = ledger.next_round
         seed = round_seed(settings.seed, rnd)
         torch.manual_seed(seed)
@@ -294,7 +294,7 @@ def record_results(settings: CampaignSettings, results_path: Path) -> tuple[list
                 "record results against. Fix: plan a round first, or check paths.runs."
             )
         ledger = Ledger.load(settings.ledger_path, settings.schema)
-        ledger.assign_missing_ids()
+        ledger.complete()
         changed = ledger.merge_results(Path(results_path))
         ledger.write()
     return changed, ledger.frame.copy()

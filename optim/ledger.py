@@ -31,7 +31,8 @@ __all__ = ["Ledger", "LedgerSchema", "LedgerWarning", "STATUSES", "SOURCES"]
 STATUSES = ("proposed", "approved", "rejected", "measured", "failed")
 SOURCES = ("initial", "bo", "random", "manual", "literature")
 PENDING = ("proposed", "approved")
-SUM_TOLERANCE = 1e-4  # hand-typed fractions, e.g. 0.5833 + 0.3125 + 0.1042
+SUM_TOLERANCE = 5e-3  # fractions rounded to 3 decimals (0.583 + 0.313 + 0.104 = 1.000)
+SUM_QUIET = 1e-4  # beyond this (and within SUM_TOLERANCE) the row is kept with a warning
 BOUND_TOLERANCE = 1e-9
 
 
@@ -108,7 +109,11 @@ def read_table(path: Path, what: str) -> pd.DataFrame:
     except FileNotFoundError:
         raise LedgerError(f"{what} {path} does not exist. Fix: check the path.") from None
     except (pd.errors.ParserError, UnicodeDecodeError) as err:
-        raise LedgerError(f"{what} {path} is not a readable CSV file: {err}") from err
+        raise LedgerError(
+            f"{what} {path} is not a readable CSV file: {err}. Fix: save it as CSV "
+            "(UTF-8) and quote any cell that contains a comma (spreadsheets' CSV export "
+            "does this)."
+        ) from err
     raw.columns = [str(c).strip() for c in raw.columns]
     return raw.apply(lambda s: s.str.strip())
 
@@ -177,6 +182,12 @@ def parse_frame(raw: pd.DataFrame, schema: LedgerSchema, source: str) -> pd.Data
                     "mole fractions, e.g. 1.4Li2O-0.75ZrCl4-0.25AlCl3 is 0.58333, 0.3125, "
                     "0.10417 (each amount divided by their sum)."
                 )
+            if abs(total - space.composition.total) > SUM_QUIET:
+                warnings.warn(
+                    f"{where(source, i)}: fractions sum to {total:.6g} (rounded values?); "
+                    "the row is kept as written and normalized for modelling.",
+                    LedgerWarning, stacklevel=2,
+                )
         for t in objectives.measured:
             text = rec.get(t.name, "")
             loc = where(source, i, t.name)
@@ -191,6 +202,7 @@ def parse_frame(raw: pd.DataFrame, schema: LedgerSchema, source: str) -> pd.Data
                     f"{loc}: value={value} is {problem}. Fix: check the value and its unit "
                     f"({t.unit or 'see the campaign config'})."
                 )
+            _warn_suspicious(t, value, loc)
             row[t.name] = value
         for c in schema.predictions:
             text = rec.get(c, "")
@@ -225,6 +237,13 @@ def parse_frame(raw: pd.DataFrame, schema: LedgerSchema, source: str) -> pd.Data
     frame = schema.coerce(pd.DataFrame(rows)) if rows else schema.empty()
     _warn_constraints(frame, schema, source)
     return frame
+
+
+def _warn_suspicious(target, value: float, loc: str) -> None:
+    reason = target.suspicious(value)
+    if reason:
+        warnings.warn(f"{loc}: {reason} The value is kept as written; correct it if it "
+                      "is a slip.", LedgerWarning, stacklevel=3)
 
 
 def _warn_constraints(frame: pd.DataFrame, schema: LedgerSchema, source: str) -> None:
@@ -313,11 +332,14 @@ class Ledger:
         return [f"{prefix}{k:04d}" for k in range(start, start + n)]
 
     # ---------------------------------------------------------------- updates
-    def assign_missing_ids(self) -> None:
-        """Give rows added by hand without an id an id."""
+    def complete(self) -> None:
+        """Fill what hand edits leave empty: ids of added rows, ``measured_at``."""
         blank = self.frame.index[self.frame["id"] == ""]
         if len(blank):
             self.frame.loc[blank, "id"] = self.new_ids(len(blank))
+        unstamped = (self.frame["status"].isin(["measured", "failed"])
+                     & (self.frame["measured_at"] == ""))
+        self.frame.loc[unstamped, "measured_at"] = now()
 
     def append(self, rows: pd.DataFrame) -> None:
         """Append typed rows (columns of the schema)."""
@@ -378,6 +400,7 @@ class Ledger:
                 if problem:
                     raise LedgerError(f"{tloc}: value={value} is {problem}. Fix: check the "
                                       f"value and its unit ({t.unit}).")
+                _warn_suspicious(t, value, tloc)
                 old = self.frame.at[k, t.name]
                 if not np.isnan(old) and not math.isclose(old, value, rel_tol=1e-12):
                     raise LedgerError(

@@ -112,11 +112,20 @@ class Target:
     def check_value(self, value: float) -> str | None:
         """Why a measured value is impossible, or ``None`` if it is fine."""
         lo, hi = self.valid_range
-        if lo is not None and (value < lo or (self.transform == "log10" and value <= 0)):
-            extra = " (modelled in log10, so it must be > 0)" if self.transform else ""
-            return f"below the valid range [{lo}, {hi}]{extra}"
+        span = f"[{'-inf' if lo is None else lo}, {'inf' if hi is None else hi}]"
+        if self.transform == "log10" and value <= 0:
+            return f"not positive (the target is modelled in log10, so it must be > 0)"
+        if lo is not None and value < lo:
+            return f"below the valid range {span}"
         if hi is not None and value > hi:
-            return f"above the valid range [{lo}, {hi}]"
+            return f"above the valid range {span}"
+        return None
+
+    def suspicious(self, value: float) -> str | None:
+        """Why a possible value looks like a unit slip, or ``None``."""
+        if self.unit == "%" and 0 < value <= 1:
+            return (f"{self.name}={value} looks like a fraction, but the unit is %: "
+                    f"did you mean {value * 100:g}?")
         return None
 
 

@@ -32,7 +32,7 @@ def format_batch(result: RoundResult, settings: CampaignSettings) -> str:
             table[label] = [f"{_fmt(m)} ± {_fmt(s)}" if math.isfinite(m) else "-"
                             for m, s in zip(mean, sd, strict=True)]
     header = (f"Round {result.round} of campaign '{result.campaign}': {len(batch)} "
-              f"proposal(s) by {result.strategy}\n(seed {result.seed}, "
+              f"proposal(s) by {result.strategy}\n(round seed {result.seed}, "
               f"fit {result.metrics['fit_s']:.1f} s, propose {result.metrics['propose_s']:.1f} s, "
               f"round {result.metrics['round_s']:.1f} s)")
     lines = [header, "", table.to_string(index=False)]

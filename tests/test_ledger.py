@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+import torch
 
 from optim.campaign import plan_round, record_results
 from optim.exceptions import LedgerError, LedgerLockedError
@@ -44,7 +45,7 @@ def test_spreadsheet_edits_are_understood(planned):
     extra[["id", "round", "status", "source", "conductivity_mS_cm"]] = ["", "", "", "", "0.9"]
     pd.concat([frame, extra]).to_csv(path, index=False)  # a row added by hand, no id
     ledger = Ledger.load(path, planned.schema)
-    ledger.assign_missing_ids()
+    ledger.complete()
     f = ledger.frame
     assert f.loc[0, "status"] == "measured" and f.loc[0, "conductivity_mS_cm"] == 1.7
     assert f.loc[1, "status"] == "failed"
@@ -170,3 +171,44 @@ def test_lock_stops_a_second_round(planned):
     with Ledger.lock(planned.ledger_path):
         with pytest.raises(LedgerLockedError, match="another process is running a round"):
             plan_round(planned)
+
+
+def test_percent_written_as_fraction_warns(planned, tmp_path):
+    with pytest.warns(LedgerWarning, match=r"retention_pct=0.9 looks like a fraction.*did "
+                                           r"you mean 90\?"):
+        record_results(planned, _results(tmp_path, [["oxy-0001", 2.1, 0.9]]))
+
+
+def test_zero_conductivity_message(planned, tmp_path):
+    with pytest.raises(LedgerError, match=r"value=0.0 is not positive \(the target is "
+                                          r"modelled in log10"):
+        record_results(planned, _results(tmp_path, [["oxy-0001", 0.0, 90.0]]))
+
+
+def test_rounded_fractions_are_kept_and_normalized_for_modelling(planned):
+    path = planned.ledger_path
+    for col, v in (("Li2O", "0.583"), ("ZrCl4", "0.313"), ("AlCl3", "0.103")):  # 0.999
+        _edit(path, 0, col, v)
+    with pytest.warns(LedgerWarning, match="fractions sum to 0.999"):
+        ledger = Ledger.load(path, planned.schema)
+    assert ledger.frame.loc[0, "Li2O"] == 0.583  # kept as written
+    X = planned.space.encode(ledger.frame.iloc[[0]], dtype=torch.float64)
+    # normalized for modelling: exact to float64 round-off
+    torch.testing.assert_close(X[0, :3].sum(), torch.tensor(1.0, dtype=torch.float64),
+                               rtol=0, atol=1e-15)
+
+
+def test_unquoted_comma_gets_a_fix(planned):
+    with planned.ledger_path.open("a") as fh:
+        fh.write("oxy-0099,1,proposed,manual,0.5,0.3,0.2,100,10,,,,,,,,,,,,milled, then pressed\n")
+    with pytest.raises(LedgerError, match="quote any cell that contains a comma"):
+        Ledger.load(planned.ledger_path, planned.schema)
+
+
+def test_hand_filled_result_gets_measured_at(planned):
+    _edit(planned.ledger_path, 0, "conductivity_mS_cm", "1.2")
+    ledger = Ledger.load(planned.ledger_path, planned.schema)
+    assert ledger.frame.loc[0, "measured_at"] == ""
+    ledger.complete()
+    assert ledger.frame.loc[0, "measured_at"] != ""
+    assert ledger.frame.loc[1, "measured_at"] == ""  # still proposed

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import torch
 from botorch.utils.sampling import get_polytope_samples
+from sklearn.cluster import KMeans
 from torch import Tensor
 
 from optim.exceptions import ConfigError
@@ -107,10 +108,18 @@ class SearchSpace:
 
     # ------------------------------------------------------------- conversions
     def encode(self, frame: pd.DataFrame, **tkwargs) -> Tensor:
-        """Physical values (one row per configuration) to an ``n x d`` tensor."""
+        """Physical values (one row per configuration) to an ``n x d`` tensor.
+
+        Composition fractions are normalized to sum exactly to ``total`` (rows typed with
+        rounded fractions); proposals already do, so for them this changes nothing.
+        """
         cols = []
-        for name in self.composition_names:
-            cols.append(frame[name].to_numpy(dtype=float))
+        if self.composition_names:
+            fractions = frame[self.composition_names].to_numpy(dtype=float)
+            sums = fractions.sum(axis=1, keepdims=True)
+            fractions = fractions * np.divide(self.composition.total, sums,
+                                              out=np.ones_like(sums), where=sums > 0)
+            cols += list(fractions.T)
         for p in self.parameters:
             values = frame[p.name].to_numpy(dtype=float)
             cols.append(np.log10(values) if p.log_scale else values)
@@ -156,37 +165,42 @@ class SearchSpace:
         )
 
     def space_filling(
-        self, n: int, seed: int, existing: Tensor | None = None, n_pool: int = 1024,
+        self, n: int, seed: int, existing: Tensor | None = None, n_pool: int = 2048,
         **tkwargs,
     ) -> Tensor:
-        """``n x d`` feasible points spread out by greedy maximin selection.
+        """``n x d`` feasible points spread evenly: a centroidal Voronoi design.
 
-        A pool of feasible points is drawn uniformly from the polytope; points are then
-        picked one at a time, each the pool point farthest (in unit-scaled coordinates)
-        from every point picked so far and from ``existing`` (already proposed rows).
+        A pool of feasible points is drawn uniformly from the constrained polytope and
+        clustered into ``n`` groups by k-means (in unit-scaled coordinates); the design is
+        the cluster centroids. Each centroid is an average of feasible points, so it is
+        feasible too (the polytope is convex). Unlike greedy maximin, which pushes points
+        onto the edges, centroids cover the interior and the edges alike.
+
+        With ``existing`` points (rows already proposed), the pool is first restricted to
+        the half farthest from them, so the new points fill the gaps.
 
         Args:
             n: Number of points.
-            seed: Seed of the pool.
+            seed: Seed of the pool and of k-means.
             existing: ``m x d`` encoded points to stay away from.
             n_pool: Pool size.
         """
-        pool = self.sample(max(n_pool, 4 * n), seed, **tkwargs)
+        pool = self.sample(max(n_pool, 16 * n), seed, **tkwargs)
         bounds = self.bounds(**tkwargs)
-        scale = lambda Z: (Z - bounds[0]) / (bounds[1] - bounds[0])  # noqa: E731
-        pool_u = scale(pool)
+        width = bounds[1] - bounds[0]
+        pool_u = ((pool - bounds[0]) / width).cpu().numpy()
         if existing is not None and len(existing):
-            dist = torch.cdist(pool_u, scale(existing)).amin(dim=-1)
-        else:
-            # start from the pool point nearest the centre of the pool
-            dist = -torch.cdist(pool_u, pool_u.mean(0, keepdim=True)).squeeze(-1)
-            dist = dist - dist.min() + 1.0
-        chosen: list[int] = []
-        for _ in range(n):
-            i = int(torch.argmax(dist))
-            chosen.append(i)
-            dist = torch.minimum(dist, torch.cdist(pool_u, pool_u[i : i + 1]).squeeze(-1))
-        return pool[chosen]
+            existing_u = ((existing - bounds[0]) / width).cpu().numpy()
+            dist = np.min(np.linalg.norm(pool_u[:, None] - existing_u[None], axis=-1), 1)
+            pool_u = pool_u[dist >= np.median(dist)]
+        kmeans = KMeans(n_clusters=n, n_init=4, random_state=seed).fit(pool_u)
+        centres = torch.as_tensor(kmeans.cluster_centers_, **tkwargs)
+        X = bounds[0] + centres * width
+        # exact feasibility of the mixture sum despite float round-off in the averaging
+        if self.composition is not None:
+            k = len(self.composition_names)
+            X[:, :k] = X[:, :k] * (self.composition.total / X[:, :k].sum(-1, keepdim=True))
+        return X
 
     def describe(self) -> Sequence[str]:
         """Human-readable lines describing the space."""

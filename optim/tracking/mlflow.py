@@ -10,6 +10,7 @@ import math
 import os
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 import mlflow
@@ -75,9 +76,11 @@ class MlflowTracker:
     def log_round(self, result: RoundResult, config: dict) -> None:
         """Log the round as a parent run with a child run per proposal."""
         exp_id = self._experiment_id(result.campaign)
+        start_ms = int((time.time() - result.metrics.get("round_s", 0.0)) * 1000)
         run = self.client.create_run(
-            exp_id, run_name=f"round-{result.round:03d}",
-            tags={"kind": "round", "round": str(result.round), "seed": str(result.seed),
+            exp_id, run_name=f"round-{result.round:03d}", start_time=start_ms,
+            tags={"kind": "round", "round": str(result.round),
+                  "round_seed": str(result.seed),
                   "strategy": result.strategy, "git_sha": _git_sha(),
                   "mlflow.note.content": _description(result)},
         )

@@ -76,6 +76,8 @@ def test_bad_config_exits_cleanly_and_writes_nothing(tmp_path):
     assert proc.returncode == 2
     assert "configs/campaign/oxychloride.yaml, key search_space.parameters.milling_time_h" \
         in proc.stderr
+    assert "comes from the command-line override " \
+        "'search_space.parameters.milling_time_h.lower=50'" in proc.stderr
     assert "Traceback" not in proc.stderr
     assert not (runs / "oxychloride" / "ledger.csv").exists()
 
@@ -116,3 +118,13 @@ def test_second_concurrent_round_is_refused(tmp_path):
     assert proc.returncode == 2
     assert "another process is running a round of this campaign" in proc.stderr
     assert not ledger.exists()
+
+
+@pytest.mark.integration
+def test_failed_record_creates_no_tracking_store(tmp_path):
+    runs = tmp_path / "runs"
+    results = tmp_path / "results.csv"
+    results.write_text("id,conductivity_mS_cm\noxy-0001,1.0\n")
+    proc = cli(runs, f"record={results}", ok=False)
+    assert proc.returncode == 2 and "does not exist yet" in proc.stderr
+    assert not (runs / "mlflow.db").exists()
