@@ -254,7 +254,7 @@ def plan_round(settings: CampaignSettings) -> RoundResult:
             strategy = f"{settings.acquisition.name} over {names}"
             source = "bo"
             X = propose(model, targets, space, X_baseline, X_pending, q,
-                        settings.acquisition, settings.optimizer, seed)
+                        settings.acquisition, settings.optimizer, seed, notes)
         metrics["propose_s"] = time.perf_counter() - t_acq
         batch = space.decode(X)
         for col, values in _predict(model, targets, X, settings.objectives).items():

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 import torch
 from botorch.acquisition.logei import qLogNoisyExpectedImprovement
@@ -12,6 +14,7 @@ from botorch.acquisition.multi_objective.logei import (
 from botorch.acquisition.multi_objective.objective import WeightedMCMultiOutputObjective
 from botorch.acquisition.multi_objective.parego import qLogNParEGO as BotorchQLogNParEGO
 from botorch.acquisition.objective import GenericMCObjective
+from botorch.exceptions.warnings import OptimizationWarning
 from botorch.models.model import Model
 from botorch.optim.optimize import optimize_acqf, optimize_acqf_list
 from botorch.sampling.get_sampler import get_sampler
@@ -53,6 +56,25 @@ def snap_to_bounds(X: Tensor, bounds: Tensor, tol: float = 1e-9) -> Tensor:
     return torch.where((X - bounds[1]).abs() <= span, bounds[1].expand_as(X), X)
 
 
+@contextmanager
+def _optimizer_warnings(notes: list[str]) -> Iterator[None]:
+    """Turn botorch's optimizer warnings (a start point failed, retried) into notes."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", RuntimeWarning)
+        warnings.simplefilter("always", OptimizationWarning)
+        yield
+    relevant = [w for w in caught
+                if issubclass(w.category, RuntimeWarning | OptimizationWarning)]
+    for w in caught:
+        if w not in relevant:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    if relevant:
+        first = str(relevant[0].message).splitlines()[0]
+        notes.append(f"the acquisition optimizer reported {len(relevant)} warning(s) and "
+                     f"retried (first: {first}); the batch below satisfies every "
+                     "constraint.")
+
+
 def propose(
     model: Model,
     targets: Sequence[Target],
@@ -63,6 +85,7 @@ def propose(
     spec: AcquisitionSpec,
     optimizer: OptimizerSpec,
     seed: int,
+    notes: list[str] | None = None,
 ) -> Tensor:
     """Propose ``q`` feasible candidates.
 
@@ -76,10 +99,12 @@ def propose(
         spec: Which acquisition function.
         optimizer: ``optimize_acqf`` settings.
         seed: Seed for the sampler and the scalarization weights.
+        notes: Where optimizer warnings are reported in words.
 
     Returns:
         ``q x d`` encoded candidates satisfying every bound and constraint.
     """
+    notes = [] if notes is None else notes
     tkwargs = {"dtype": X_baseline.dtype, "device": X_baseline.device}
     bounds = space.bounds(**tkwargs)
     ineq, eq = space.botorch_constraints(**tkwargs)
@@ -105,7 +130,8 @@ def propose(
             model, X_baseline, sampler=sampler, objective=objective,
             X_pending=X_pending, prune_baseline=True, cache_root=False,
         )
-        X, _ = optimize_acqf(acqf, q=q, sequential=optimizer.sequential, **opt_kwargs)
+        with _optimizer_warnings(notes):
+            X, _ = optimize_acqf(acqf, q=q, sequential=optimizer.sequential, **opt_kwargs)
     elif isinstance(spec, qLogNoisyExpectedHypervolumeImprovement):
         acqf = BotorchQLogNEHVI(
             model,
@@ -117,7 +143,8 @@ def propose(
             prune_baseline=spec.prune_baseline,
             cache_root=False,
         )
-        X, _ = optimize_acqf(acqf, q=q, sequential=optimizer.sequential, **opt_kwargs)
+        with _optimizer_warnings(notes):
+            X, _ = optimize_acqf(acqf, q=q, sequential=optimizer.sequential, **opt_kwargs)
     elif isinstance(spec, qLogNParEGO):
         weights = sample_simplex(len(targets), n=q, seed=seed, **tkwargs)
         acqfs = [
@@ -128,7 +155,8 @@ def propose(
             )
             for w in weights
         ]
-        X, _ = optimize_acqf_list(acqfs, **opt_kwargs)
+        with _optimizer_warnings(notes):
+            X, _ = optimize_acqf_list(acqfs, **opt_kwargs)
     else:  # pragma: no cover - specs are a closed set
         raise CandidateGenerationError(f"unknown acquisition spec {spec!r}")
     X = snap_to_bounds(X.detach(), bounds)
