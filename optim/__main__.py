@@ -23,7 +23,8 @@ from omegaconf.errors import OmegaConfBaseException
 from optim.campaign import plan_round, record_results
 from optim.exceptions import ConfigError, OptimError
 from optim.ledger import LedgerWarning
-from optim.report import format_batch, next_steps
+from optim.plots import round_figures
+from optim.report import describe_round, format_batch, next_steps
 from optim.settings import settings_from_config
 from optim.tracking import MlflowTracker, NullTracker, Tracker
 
@@ -83,9 +84,18 @@ def _run(cfg: DictConfig) -> None:
     result = plan_round(settings)
     print(format_batch(result, settings))
     tracker: list[Tracker] = []
-    tracked = _track(lambda: tracker.append(make_tracker()) or tracker[0].log_round(
-        result, plain))
+    tracked = _track(lambda: tracker.append(make_tracker()) or _log_round(
+        tracker[0], result, settings, plain))
     print(next_steps(settings, tracker[0].review_hint(settings.name) if tracked else None))
+
+
+def _log_round(tracker: Tracker, result, settings, plain: dict) -> None:
+    """Log a round with its review plots, model-check scores and description."""
+    figures: dict = {}
+    if tracker.records_artifacts:
+        figures, scores = round_figures(result, settings)
+        result.metrics.update(scores)
+    tracker.log_round(result, plain, describe_round(result, settings), figures)
 
 
 def _track(call) -> bool:

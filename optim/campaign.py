@@ -103,6 +103,9 @@ class RoundResult:
     seed: int
     inputs: list[str]
     targets: list[str]
+    model: Model | None = None
+    model_targets: list[Target] = field(default_factory=list)
+    acquisition_value: float | None = None
 
 
 def round_seed(seed: int, round_number: int) -> int:
@@ -253,8 +256,9 @@ def plan_round(settings: CampaignSettings) -> RoundResult:
             names = ", ".join(t.name for t in targets)
             strategy = f"{settings.acquisition.name} over {names}"
             source = "bo"
-            X = propose(model, targets, space, X_baseline, X_pending, q,
-                        settings.acquisition, settings.optimizer, seed, notes)
+            X, acq_value = propose(model, targets, space, X_baseline, X_pending, q,
+                                   settings.acquisition, settings.optimizer, seed, notes)
+            metrics["expected_improvement"] = acq_value if acq_value is not None else math.nan
         metrics["propose_s"] = time.perf_counter() - t_acq
         batch = space.decode(X)
         for col, values in _predict(model, targets, X, settings.objectives).items():
@@ -278,7 +282,7 @@ def plan_round(settings: CampaignSettings) -> RoundResult:
     metrics["round_s"] = time.perf_counter() - t_start
     return RoundResult(settings.name, rnd, strategy, ledger.schema.coerce(batch),
                        ledger.frame.copy(), settings.ledger_path, metrics, notes, seed,
-                       settings.space.names, ledger.schema.targets)
+                       settings.space.names, ledger.schema.targets, model, targets)
 
 
 def record_results(settings: CampaignSettings, results_path: Path) -> tuple[list[str], pd.DataFrame]:

@@ -4,6 +4,7 @@ from surrogates.base import Surrogate, validate_training_data
 from surrogates.exceptions import InputDataError, SurrogateError
 from surrogates.gp import GPSurrogate
 from surrogates.known import known_model
+from surrogates.validation import loo_predictions
 
 __all__ = [
     "GPSurrogate",
@@ -11,5 +12,6 @@ __all__ = [
     "Surrogate",
     "SurrogateError",
     "known_model",
+    "loo_predictions",
     "validate_training_data",
 ]

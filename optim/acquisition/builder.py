@@ -86,7 +86,7 @@ def propose(
     optimizer: OptimizerSpec,
     seed: int,
     notes: list[str] | None = None,
-) -> Tensor:
+) -> tuple[Tensor, float | None]:
     """Propose ``q`` feasible candidates.
 
     Args:
@@ -102,7 +102,9 @@ def propose(
         notes: Where optimizer warnings are reported in words.
 
     Returns:
-        ``q x d`` encoded candidates satisfying every bound and constraint.
+        ``q x d`` encoded candidates satisfying every bound and constraint, and the
+        batch's expected improvement (hypervolume for qLogNEHVI, the scalarized or
+        single objective otherwise; model scale), or ``None`` for quasi-random.
     """
     notes = [] if notes is None else notes
     tkwargs = {"dtype": X_baseline.dtype, "device": X_baseline.device}
@@ -110,7 +112,7 @@ def propose(
     ineq, eq = space.botorch_constraints(**tkwargs)
     if isinstance(spec, QuasiRandom):
         existing = X_baseline if X_pending is None else torch.cat([X_baseline, X_pending])
-        return space.space_filling(q, seed, existing=existing, **tkwargs)
+        return space.space_filling(q, seed, existing=existing, **tkwargs), None
 
     signs = torch.tensor([t.sign for t in targets], **tkwargs)
     sample_shape = torch.Size([spec.mc_samples])
@@ -157,6 +159,7 @@ def propose(
         ]
         with _optimizer_warnings(notes):
             X, _ = optimize_acqf_list(acqfs, **opt_kwargs)
+        acqf = acqfs[0]
     else:  # pragma: no cover - specs are a closed set
         raise CandidateGenerationError(f"unknown acquisition spec {spec!r}")
     X = snap_to_bounds(X.detach(), bounds)
@@ -167,4 +170,6 @@ def propose(
             f"{worst:.3g} (> {FEASIBILITY_TOLERANCE}). Fix: check that the constraints leave "
             "a feasible region, or raise acq_optimizer.maxiter."
         )
-    return X
+    with torch.no_grad():
+        value = float(acqf(X.unsqueeze(0)).exp())  # log-EI family: exp gives the EI
+    return X, value

@@ -14,7 +14,10 @@ __all__ = ["Tracker"]
 class Tracker(Protocol):
     """Mirrors the ledger into a tracking store. Never holds data the ledger lacks."""
 
-    def log_round(self, result: RoundResult, config: dict) -> None:
+    records_artifacts: bool
+
+    def log_round(self, result: RoundResult, config: dict, description: str = "",
+                  figures: dict | None = None) -> None:
         """Log one planned round (parent run) and its proposals (child runs)."""
         ...
 

@@ -57,6 +57,8 @@ class MlflowTracker:
         http_timeout_s: Timeout of one request to a tracking server.
     """
 
+    records_artifacts = True
+
     def __init__(self, uri: str, artifact_root: str | Path, http_max_retries: int = 2,
                  http_timeout_s: int = 10) -> None:
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", str(http_max_retries))
@@ -73,8 +75,16 @@ class MlflowTracker:
         location.mkdir(parents=True, exist_ok=True)
         return self.client.create_experiment(campaign, artifact_location=location.as_uri())
 
-    def log_round(self, result: RoundResult, config: dict) -> None:
-        """Log the round as a parent run with a child run per proposal."""
+    def log_round(self, result: RoundResult, config: dict, description: str = "",
+                  figures: dict | None = None) -> None:
+        """Log the round as a parent run with a child run per proposal.
+
+        Args:
+            result: The planned round.
+            config: The resolved config (params and ``config.yaml``).
+            description: Markdown shown as the run's description.
+            figures: Artifact path to matplotlib figure.
+        """
         exp_id = self._experiment_id(result.campaign)
         start_ms = int((time.time() - result.metrics.get("round_s", 0.0)) * 1000)
         run = self.client.create_run(
@@ -82,7 +92,7 @@ class MlflowTracker:
             tags={"kind": "round", "round": str(result.round),
                   "round_seed": str(result.seed),
                   "strategy": result.strategy, "git_sha": _git_sha(),
-                  "mlflow.note.content": _description(result)},
+                  "mlflow.note.content": description},
         )
         rid = run.info.run_id
         status = "FAILED"
@@ -100,6 +110,8 @@ class MlflowTracker:
                 snap = Path(tmp) / "ledger.csv"
                 result.ledger.to_csv(snap, index=False)
                 self.client.log_artifact(rid, str(snap))
+            for path, fig in (figures or {}).items():
+                self.client.log_figure(rid, fig, path)
             self._log_children(exp_id, rid, result)
             self.log_measurements(result.campaign, result.ledger, result.targets)
             status = "FINISHED"
@@ -154,10 +166,3 @@ class MlflowTracker:
         page = f"#/experiments/{exp.experiment_id}/runs" if exp else ""
         return (f"mlflow ui --backend-store-uri {self.uri} --host 127.0.0.1 --port 5000"
                 f"  then open http://127.0.0.1:5000/{page}")
-
-
-def _description(result: RoundResult) -> str:
-    lines = [f"Round {result.round} of campaign {result.campaign}: {len(result.batch)} "
-             f"proposal(s) by {result.strategy}."]
-    lines += result.notes
-    return "\n\n".join(lines)

@@ -12,7 +12,10 @@ __all__ = ["NullTracker"]
 class NullTracker:
     """Tracking switched off."""
 
-    def log_round(self, result: RoundResult, config: dict) -> None:
+    records_artifacts = False
+
+    def log_round(self, result: RoundResult, config: dict, description: str = "",
+                  figures: dict | None = None) -> None:
         """Do nothing."""
 
     def log_measurements(

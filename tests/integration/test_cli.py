@@ -56,7 +56,14 @@ def test_two_round_campaign_with_mlflow(tmp_path):
     assert r2.data.metrics["n_measured"] == 8 and r2.data.metrics["hypervolume_measured"] >= 0
     assert r2.data.params["campaign_name"] == "oxychloride"
     arts = {a.path for a in client.list_artifacts(r2.info.run_id)}
-    assert {"batch.json", "config.yaml", "ledger.csv"} <= arts
+    assert {"batch.json", "config.yaml", "ledger.csv", "plots"} <= arts
+    plots = {a.path for a in client.list_artifacts(r2.info.run_id, "plots")}
+    assert plots == {"plots/pareto_front.png", "plots/composition_map.png",
+                     "plots/model_check.png", "plots/progress.png"}
+    assert "loo_rmse_conductivity_mS_cm" in r2.data.metrics
+    assert r2.data.metrics["expected_improvement"] > 0
+    description = r2.data.tags["mlflow.note.content"]
+    assert "**Round 2**" in description and "`oxy-0009`" in description
     children = client.search_runs([exp.experiment_id], "tags.kind = 'proposal'")
     assert len(children) == 12
     child = next(c for c in children if c.data.tags["ledger_id"] == "oxy-0001")

@@ -78,3 +78,31 @@ def test_fit_on_cuda():
     X, Y, bounds = _data()
     model = GPSurrogate().fit(X.cuda(), Y.cuda(), bounds.cuda())
     assert model.posterior(X[:2].cuda()).mean.device.type == "cuda"
+
+
+def test_closed_form_loo_equals_explicit_leave_one_out():
+    """Against n explicit posteriors, each conditioned on the other n-1 points.
+
+    Hyperparameters stay fixed (as in the closed form), so both are exact; agreement to
+    1e-8 allows for the different order of float64 operations.
+    """
+    from surrogates import loo_predictions
+
+    X, Y, bounds = _data(n=10)
+    model = GPSurrogate().fit(X, Y, bounds)
+    observed, mean, sd = loo_predictions(model)
+    torch.testing.assert_close(observed, Y.squeeze(-1), rtol=1e-10, atol=1e-10)
+    Xn, yn = model.train_inputs[0], model.train_targets
+    for i in range(10):
+        keep = [j for j in range(10) if j != i]
+        K = model.covar_module(Xn[keep]).to_dense() + model.likelihood.noise * torch.eye(9,
+                                                                                         **TK)
+        k = model.covar_module(Xn[[i]], Xn[keep]).to_dense()
+        m0 = model.mean_module(Xn)
+        mu = m0[i] + (k @ torch.linalg.solve(K, (yn[keep] - m0[keep]).unsqueeze(-1))).squeeze()
+        var = (model.covar_module(Xn[[i]]).to_dense().squeeze() + model.likelihood.noise
+               - (k @ torch.linalg.solve(K, k.T)).squeeze())
+        std = model.outcome_transform.stdvs.squeeze()
+        mean_i = mu * std + model.outcome_transform.means.squeeze()
+        torch.testing.assert_close(mean[i], mean_i.squeeze(), rtol=1e-8, atol=1e-8)
+        torch.testing.assert_close(sd[i], (var.sqrt() * std).squeeze(), rtol=1e-8, atol=1e-8)

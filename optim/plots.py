@@ -1,0 +1,256 @@
+"""Review plots of a round: Pareto fronts, composition map, model check, progress.
+
+Object-oriented matplotlib (``Figure``, no pyplot state), so plotting works headless
+and in threads. Every axis carries the quantity and its physical unit.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import mpltern  # noqa: F401 - registers the "ternary" projection
+import numpy as np
+import pandas as pd
+import torch
+from botorch.models.model import ModelList
+from botorch.utils.multi_objective.pareto import is_non_dominated
+from matplotlib.figure import Figure
+
+from optim.campaign import CampaignSettings, RoundResult, measured_hypervolume
+from optim.objectives import Target
+from surrogates import loo_predictions
+
+__all__ = ["composition_figure", "model_check_figure", "pareto_figure", "progress_figure",
+           "round_figures"]
+
+MEASURED, FRONT, PENDING, PROPOSED = "#8c8c8c", "#1f77b4", "#ff7f0e", "#d62728"
+
+
+def _values(frame: pd.DataFrame, settings: CampaignSettings) -> pd.DataFrame:
+    """Physical target values of rows; known targets computed from the inputs."""
+    out = pd.DataFrame(index=frame.index)
+    X = settings.space.encode(frame, **settings.tkwargs) if len(frame) else None
+    for t in settings.objectives.targets:
+        if t.is_known:
+            out[t.name] = (t.known(X).squeeze(-1).cpu().numpy() if X is not None
+                           else np.array([]))
+        else:
+            out[t.name] = frame[t.name].to_numpy(dtype=float)
+    return out
+
+
+def _front_mask(values: pd.DataFrame, targets: list[Target]) -> np.ndarray:
+    if values.empty:
+        return np.zeros(0, dtype=bool)
+    Y = torch.tensor(np.stack([t.sign * values[t.name].to_numpy() for t in targets], -1))
+    return is_non_dominated(Y).numpy()
+
+
+def _interval(batch: pd.DataFrame, t: Target) -> tuple[np.ndarray, np.ndarray]:
+    """Centre and ``2 x n`` error-bar lengths of predictions.
+
+    Log10-modelled targets are stored as log-normal mean and sd; on a log axis the
+    honest bar is the median with ±1 sd in log space, recovered from those moments.
+    """
+    mean = batch[f"pred_{t.name}_mean"].to_numpy(float)
+    sd = batch[f"pred_{t.name}_sd"].to_numpy(float)
+    if t.transform != "log10":
+        return mean, np.stack([sd, sd])
+    var_ln = np.log1p((sd / mean) ** 2)
+    median = mean * np.exp(-var_ln / 2)
+    factor = np.exp(np.sqrt(var_ln))
+    return median, np.stack([median - median / factor, median * factor - median])
+
+
+def pareto_figure(result: RoundResult, settings: CampaignSettings) -> Figure:
+    """Every pair of objectives: measured points, the measured front, proposals ± sd."""
+    targets = list(settings.objectives.targets)
+    ledger = result.ledger
+    measured = ledger[ledger["status"] == "measured"].dropna(
+        subset=[t.name for t in settings.objectives.measured])
+    values = _values(measured, settings)
+    front = _front_mask(values, targets)
+    batch = result.batch
+    pairs = list(itertools.combinations(targets, 2)) or [(targets[0], targets[0])]
+    fig = Figure(figsize=(5.2 * len(pairs), 4.6))
+    for k, (a, b) in enumerate(pairs):
+        ax = fig.add_subplot(1, len(pairs), k + 1)
+        ax.scatter(values[a.name], values[b.name], s=22, c=MEASURED, label="measured")
+        ax.scatter(values[a.name][front], values[b.name][front], s=40, c=FRONT,
+                   label="measured Pareto front")
+        (xm, xerr), (ym, yerr) = _interval(batch, a), _interval(batch, b)
+        if np.isfinite(xm).all() and np.isfinite(ym).all():
+            ax.errorbar(xm, ym, xerr=xerr, yerr=yerr, fmt="D", c=PROPOSED, ms=6,
+                        capsize=3, label="proposed (prediction ± 1 sd)")
+            for ident, x, y in zip(batch["id"], xm, ym, strict=True):
+                ax.annotate(ident, (x, y), fontsize=7, xytext=(4, 4),
+                            textcoords="offset points")
+        for t, setter in ((a, ax.axvline), (b, ax.axhline)):
+            setter(t.threshold, ls="--", lw=0.8, c="k")
+        if a.transform == "log10":
+            ax.set_xscale("log")
+        if b.transform == "log10":
+            ax.set_yscale("log")
+        ax.set_xlabel(f"{a.label} ({a.direction})")
+        ax.set_ylabel(f"{b.label} ({b.direction})")
+        ax.grid(alpha=0.3)
+    fig.axes[0].legend(fontsize=8, loc="best")
+    fig.suptitle(f"{result.campaign} round {result.round}: measured front and proposals "
+                 "(dashed: thresholds)")
+    fig.tight_layout()
+    return fig
+
+
+def _main_model(result: RoundResult) -> tuple[Target, object] | None:
+    if result.model is None:
+        return None
+    for k, t in enumerate(result.model_targets):
+        if not t.is_known:
+            model = result.model.models[k] if isinstance(result.model, ModelList) else None
+            return (t, model) if model is not None else None
+    return None
+
+
+def composition_figure(result: RoundResult, settings: CampaignSettings) -> Figure | None:
+    """Ternary map of the main target's predicted mean and sd over the composition.
+
+    Process parameters are held at the best measured row's values (said in the title).
+    Three precursors: the full ternary. More: the first two against the rest combined.
+    ``None`` without a composition or a fitted model.
+    """
+    space = settings.space
+    comp = space.composition
+    main = _main_model(result)
+    if comp is None or main is None:
+        return None
+    target, model = main
+    names = comp.names
+    ledger = result.ledger
+    measured = ledger[(ledger["status"] == "measured") & ledger[target.name].notna()]
+    best = measured.loc[(target.sign * measured[target.name]).idxmax()]
+    # a triangular grid over the simplex of the first two components and "the rest"
+    n = 60
+    grid = np.array([(i / n, j / n) for i in range(n + 1) for j in range(n + 1 - i)])
+    a, b = grid[:, 0], grid[:, 1]
+    rest = 1 - a - b
+    frame = pd.DataFrame({names[0]: a * comp.total, names[1]: b * comp.total})
+    others = names[2:]
+    rest_share = best[others].to_numpy(float)
+    rest_share = rest_share / rest_share.sum() if rest_share.sum() > 0 else \
+        np.full(len(others), 1 / len(others))
+    for name, share in zip(others, rest_share, strict=True):
+        frame[name] = rest * share * comp.total
+    for p in space.parameters:
+        frame[p.name] = best[p.name]
+    frame = frame[space.names]
+    X = space.encode(frame, **settings.tkwargs)
+    with torch.no_grad():
+        post = model.posterior(X)
+        mu = post.mean.squeeze(-1).cpu().numpy()
+        sd = post.variance.clamp_min(0).sqrt().squeeze(-1).cpu().numpy()
+    # triangulate feasible grid points only: the feasible region is convex, so their
+    # Delaunay triangulation covers it and nothing outside it
+    feasible = (space.max_violation(X) <= 1e-9).cpu().numpy()
+    a, b, rest, mu, sd = (v[feasible] for v in (a, b, rest, mu, sd))
+    scale = "log10 " if target.transform == "log10" else ""
+    rest_label = others[0] if len(others) == 1 else "+".join(others)
+
+    def coords(rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        t_ = rows[names[0]].to_numpy(float)
+        l_ = rows[names[1]].to_numpy(float)
+        r_ = rows[others].to_numpy(float).sum(axis=1)
+        return t_, l_, r_
+
+    fig = Figure(figsize=(13, 5.8))
+    for k, (values, title) in enumerate(
+            [(mu, f"predicted {scale}{target.label}"), (sd, f"sd of {scale}{target.name}")]):
+        ax = fig.add_subplot(1, 2, k + 1, projection="ternary")
+        pc = ax.tripcolor(a, b, rest, values, shading="gouraud", cmap="viridis",
+                          rasterized=True)
+        fig.colorbar(pc, ax=ax, shrink=0.7, pad=0.22, label=title)
+        for rows, colour, marker, label in (
+            (measured, "w", "o", "measured"),
+            (ledger[ledger["status"].isin(["proposed", "approved"])
+                    & ~ledger["id"].isin(result.batch["id"])], PENDING, "s", "pending"),
+            (result.batch, PROPOSED, "D", "proposed this round"),
+        ):
+            if len(rows):
+                ax.scatter(*coords(rows), c=colour, marker=marker, s=28, edgecolors="k",
+                           linewidths=0.6, label=label)
+        ax.set_tlabel(f"{names[0]} (mole fraction)")
+        ax.set_llabel(f"{names[1]} (mole fraction)")
+        ax.set_rlabel(f"{rest_label} (mole fraction)")
+        ax.set_title(title, pad=28, fontsize=10)
+    fig.axes[0].legend(fontsize=8, loc="upper left", bbox_to_anchor=(-0.25, 1.1))
+    held = ", ".join(f"{p.name}={best[p.name]:.3g}" for p in space.parameters)
+    fig.suptitle(f"{result.campaign} round {result.round}: composition map "
+                 f"(blank: outside the constraints)\nprocess held at the best measured row: {held}",
+                 fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def model_check_figure(result: RoundResult) -> tuple[Figure, dict[str, float]] | None:
+    """Leave-one-out predicted versus measured per fitted target, with RMSE and R²."""
+    if result.model is None:
+        return None
+    fitted = [(t, m) for t, m in zip(result.model_targets, result.model.models, strict=True)
+              if not t.is_known]
+    fig = Figure(figsize=(5 * len(fitted), 4.6))
+    scores: dict[str, float] = {}
+    for k, (t, model) in enumerate(fitted):
+        observed, mean, sd = (v.cpu().numpy() for v in loo_predictions(model))
+        rmse = float(np.sqrt(np.mean((mean - observed) ** 2)))
+        ss_tot = float(np.sum((observed - observed.mean()) ** 2))
+        r2 = 1 - float(np.sum((mean - observed) ** 2)) / ss_tot if ss_tot > 0 else np.nan
+        scores[f"loo_rmse_{t.name}"] = rmse
+        scores[f"loo_r2_{t.name}"] = r2
+        ax = fig.add_subplot(1, len(fitted), k + 1)
+        ax.errorbar(observed, mean, yerr=sd, fmt="o", ms=4, capsize=2, c=FRONT)
+        lo, hi = min(observed.min(), mean.min()), max(observed.max(), mean.max())
+        ax.plot([lo, hi], [lo, hi], "k--", lw=0.8)
+        scale = "log10 " if t.transform == "log10" else ""
+        ax.set_xlabel(f"measured {scale}{t.label}")
+        ax.set_ylabel(f"leave-one-out predicted {scale}{t.label}")
+        unit = f" (log10 {t.unit})" if scale else f" {t.unit}"
+        ax.set_title(f"{t.name}: RMSE {rmse:.3g}{unit}, R² {r2:.2f}, n={len(observed)}",
+                     fontsize=9)
+        ax.grid(alpha=0.3)
+    fig.suptitle(f"{result.campaign} round {result.round}: model check (error bars: LOO sd)")
+    fig.tight_layout()
+    return fig, scores
+
+
+def progress_figure(result: RoundResult, settings: CampaignSettings) -> Figure:
+    """Hypervolume of the measured front after each round's experiments."""
+    ledger = result.ledger
+    rounds = sorted(set(ledger["round"]) | {0})
+    hv = [measured_hypervolume(ledger[ledger["round"] <= r], settings) for r in rounds]
+    n = [int(((ledger["round"] <= r) & (ledger["status"] == "measured")).sum())
+         for r in rounds]
+    fig = Figure(figsize=(6, 4.2))
+    ax = fig.add_subplot(1, 1, 1)
+    ax.plot(rounds, hv, "o-", c=FRONT)
+    for r, h, m in zip(rounds, hv, n, strict=True):
+        ax.annotate(f"n={m}", (r, h), fontsize=7, xytext=(0, 6), textcoords="offset points")
+    ax.set_xlabel("round (experiments proposed up to and including it; 0: added by hand)")
+    ax.set_ylabel("hypervolume of measured front\n(model scale, ref. = thresholds)")
+    ax.set_title(f"{result.campaign}: campaign progress")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def round_figures(result: RoundResult, settings: CampaignSettings,
+                  ) -> tuple[dict[str, Figure], dict[str, float]]:
+    """Every review figure of a round by artifact name, and model-check scores."""
+    figures = {"plots/pareto_front.png": pareto_figure(result, settings),
+               "plots/progress.png": progress_figure(result, settings)}
+    scores: dict[str, float] = {}
+    comp = composition_figure(result, settings)
+    if comp is not None:
+        figures["plots/composition_map.png"] = comp
+    check = model_check_figure(result)
+    if check is not None:
+        figures["plots/model_check.png"], scores = check
+    return figures, scores
