@@ -10,7 +10,6 @@ import os
 import re
 import sys
 import warnings
-from collections.abc import Callable
 from pathlib import Path
 
 import hydra
@@ -20,9 +19,9 @@ from hydra.errors import InstantiationException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from optim.campaign import plan_round, record_results
+from optim.campaign import decide, plan_round, record_results
 from optim.exceptions import ConfigError, OptimError
-from optim.ledger import LedgerWarning
+from optim.ledger import Ledger, LedgerWarning
 from optim.plots import round_figures
 from optim.report import describe_round, format_batch, next_steps
 from optim.settings import settings_from_config
@@ -46,15 +45,15 @@ def _instantiate(cfg: DictConfig, group: str) -> object:
                           f"{cause}") from err
 
 
-def _tracker(tracking: dict) -> Callable[[], Tracker]:
-    """Validate the tracking config now; connect (and create a store) only when used."""
+def _tracker(tracking: dict) -> Tracker:
+    """The configured tracker (it connects, and creates a store, only when used)."""
     kind = tracking.get("kind")
     if kind == "mlflow":
-        return lambda: MlflowTracker(tracking["uri"], tracking["artifact_root"],
-                                     tracking.get("http_max_retries", 2),
-                                     tracking.get("http_timeout_s", 10))
+        return MlflowTracker(tracking["uri"], tracking["artifact_root"],
+                             tracking.get("http_max_retries", 2),
+                             tracking.get("http_timeout_s", 10))
     if kind == "none":
-        return NullTracker
+        return NullTracker()
     raise ConfigError(f"config key tracking.kind: value={kind!r}; expected mlflow or none.")
 
 
@@ -72,21 +71,46 @@ def _run(cfg: DictConfig) -> None:
         optimizer=_instantiate(cfg, "acq_optimizer"),
         source=source,
     )
-    make_tracker = _tracker(plain["tracking"])
+    tracker = _tracker(plain["tracking"])
     targets = [t.name for t in settings.objectives.measured]
     if plain.get("record"):
         changed, ledger = record_results(settings, Path(plain["record"]))
         print(f"Recorded {len(changed)} experiment(s) into {settings.ledger_path}: "
               f"{', '.join(changed) or 'nothing new'}")
-        _track(lambda: make_tracker().log_measurements(settings.name, ledger, targets))
+        _track(lambda: tracker.log_measurements(settings.name, ledger, targets))
         print(f"Plan the next round: python -m optim campaign={settings.name}")
         return
-    result = plan_round(settings)
+    decisions = _decisions(plain.get("approve"), plain.get("reject"))
+    if decisions:
+        changed = decide(settings, decisions)
+        print(f"Decisions recorded in {settings.ledger_path}: " + ", ".join(
+            f"{i} {'approved' if d == 'approve' else 'rejected'}" for i, d in decisions.items())
+            + ("" if changed else " (no change)"))
+        ledger = Ledger.load(settings.ledger_path, settings.schema).frame
+        _track(lambda: (tracker.mark_decisions(settings.name, decisions),
+                        tracker.log_measurements(settings.name, ledger, targets)))
+        print(f"Plan the next round: python -m optim campaign={settings.name}")
+        return
+    from_ui: dict[str, str] = {}
+    _track(lambda: from_ui.update(tracker.decisions(settings.name)))
+    result = plan_round(settings, from_ui)
     print(format_batch(result, settings))
-    tracker: list[Tracker] = []
-    tracked = _track(lambda: tracker.append(make_tracker()) or _log_round(
-        tracker[0], result, settings, plain))
-    print(next_steps(settings, tracker[0].review_hint(settings.name) if tracked else None))
+    tracked = _track(lambda: (tracker.mark_decisions(settings.name, from_ui),
+                              _log_round(tracker, result, settings, plain)))
+    print(next_steps(settings, tracker.review_hint(settings.name) if tracked else None))
+
+
+def _decisions(approve: object, reject: object) -> dict[str, str]:
+    """``approve=[id,...] reject=[id,...]`` (a single id may be given bare)."""
+    def ids(value: object) -> list[str]:
+        if value is None:
+            return []
+        return [str(v) for v in (value if isinstance(value, list) else [value])]
+    both = set(ids(approve)) & set(ids(reject))
+    if both:
+        raise ConfigError(f"approve and reject both name {sorted(both)}. Fix: decide each "
+                          "proposal once.")
+    return {**dict.fromkeys(ids(approve), "approve"), **dict.fromkeys(ids(reject), "reject")}
 
 
 def _log_round(tracker: Tracker, result, settings, plain: dict) -> None:
@@ -119,7 +143,7 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 
 @hydra.main(config_path="../configs", config_name="config", version_base="1.3")
 def main(cfg: DictConfig) -> None:
-    """Plan the next round of a campaign, or record results (``record=...``)."""
+    """Plan the next round, record results (``record=``), or decide (``approve=``/``reject=``)."""
     warnings.simplefilter("always", LedgerWarning)
     warnings.showwarning = _show_warning
     try:

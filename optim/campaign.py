@@ -34,8 +34,8 @@ from optim.objectives import Objectives, Target
 from optim.search_space import SearchSpace
 from surrogates import GPSurrogate, Surrogate, known_model
 
-__all__ = ["CampaignSettings", "RoundResult", "measured_hypervolume", "plan_round",
-           "record_results"]
+__all__ = ["CampaignSettings", "RoundResult", "decide", "measured_hypervolume",
+           "plan_round", "record_results"]
 
 
 @dataclass(frozen=True)
@@ -202,12 +202,22 @@ def _predict(model: Model | None, targets: list[Target], X: Tensor,
     return out
 
 
-def plan_round(settings: CampaignSettings) -> RoundResult:
+def plan_round(settings: CampaignSettings,
+               decisions: dict[str, str] | None = None) -> RoundResult:
     """Plan the next round and append it to the ledger.
 
     Initial rounds (fewer active rows than ``n_initial``, or no target with enough
     measurements for a model) propose a space-filling design; later rounds fit models
     and optimize the acquisition function with pending rows as ``X_pending``.
+
+    Rejected proposals are no longer pending, but join the acquisition's pending set
+    (and the rows space-filling designs keep away from), so they are not proposed again
+    unchanged.
+
+    Args:
+        settings: The campaign.
+        decisions: Reviewers' decisions from the tracking UI (id to approve/reject),
+            applied to the ledger first; ones that cannot apply become notes.
 
     Raises:
         LedgerError: The ledger holds a bad cell (nothing is written).
@@ -219,15 +229,21 @@ def plan_round(settings: CampaignSettings) -> RoundResult:
     with Ledger.lock(settings.ledger_path):
         ledger = Ledger.load(settings.ledger_path, settings.schema)
         ledger.complete()
+        notes: list[str] = []
+        if decisions:
+            changed, ignored = ledger.apply_decisions(decisions, "mlflow tag 'decision':",
+                                                      strict=False)
+            notes += ignored
+            if changed:
+                notes.append(f"applied reviewers' decisions from mlflow to {', '.join(changed)}")
         rnd = ledger.next_round
         seed = round_seed(settings.seed, rnd)
         torch.manual_seed(seed)
-        notes: list[str] = []
         metrics: dict[str, float] = {}
         active = ledger.active
-        pending = ledger.pending
-        X_active = space.encode(active, **tk)
-        X_pending = space.encode(pending, **tk) if len(pending) else None
+        avoid = ledger.frame[ledger.frame["status"].isin(["proposed", "approved", "rejected"])]
+        X_all = space.encode(ledger.frame, **tk)
+        X_pending = space.encode(avoid, **tk) if len(avoid) else None
         n_missing = settings.n_initial - len(active)
         model: Model | None = None
         targets: list[Target] = []
@@ -240,17 +256,17 @@ def plan_round(settings: CampaignSettings) -> RoundResult:
         t_acq = time.perf_counter()
         if n_missing > 0:
             strategy, source, q = "initial design (space-filling)", "initial", n_missing
-            X = space.space_filling(q, seed, existing=X_active, **tk)
+            X = space.space_filling(q, seed, existing=X_all, **tk)
         elif model is None and not isinstance(settings.acquisition, QuasiRandom):
             strategy, source, q = "space-filling (no target has enough data)", "initial", \
                 settings.batch_size
             notes.append("No measured target has enough data for a model yet: proposing "
                          "more space-filling experiments. Record results for model-based "
                          "proposals.")
-            X = space.space_filling(q, seed, existing=X_active, **tk)
+            X = space.space_filling(q, seed, existing=X_all, **tk)
         elif isinstance(settings.acquisition, QuasiRandom):
             strategy, source, q = "quasi-random", "random", settings.batch_size
-            X = space.space_filling(q, seed, existing=X_active, **tk)
+            X = space.space_filling(q, seed, existing=X_all, **tk)
         else:
             q = settings.batch_size
             names = ", ".join(t.name for t in targets)
@@ -302,3 +318,17 @@ def record_results(settings: CampaignSettings, results_path: Path) -> tuple[list
         changed = ledger.merge_results(Path(results_path))
         ledger.write()
     return changed, ledger.frame.copy()
+
+
+def decide(settings: CampaignSettings, decisions: dict[str, str]) -> list[str]:
+    """Approve or reject proposals by id (command line); validated before any write.
+
+    Returns:
+        The ids whose status changed.
+    """
+    with Ledger.lock(settings.ledger_path):
+        ledger = Ledger.load(settings.ledger_path, settings.schema)
+        ledger.complete()
+        changed, _ = ledger.apply_decisions(decisions, "command line", strict=True)
+        ledger.write()
+    return changed

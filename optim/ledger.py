@@ -433,6 +433,50 @@ class Ledger:
                 self.frame.at[k, col] = value
         return [self.frame.at[k, "id"] for k, _ in updates]
 
+    def apply_decisions(self, decisions: dict[str, str], source: str,
+                        strict: bool = True) -> tuple[list[str], list[str]]:
+        """Set reviewers' decisions: ``approve`` or ``reject`` per proposal id.
+
+        Only rows still awaiting measurement (``proposed``/``approved``/``rejected``)
+        change; a decision on a measured or failed row is moot.
+
+        Args:
+            decisions: Id to ``approve``/``reject`` (``approved``/``rejected`` too).
+            source: Where the decisions came from, for messages.
+            strict: Raise on an unknown id, a bad value or a moot decision (command
+                line); otherwise report them (tags set in the UI).
+
+        Returns:
+            Ids that changed, and messages about decisions that were ignored.
+
+        Raises:
+            LedgerError: ``strict`` and a decision cannot be applied.
+        """
+        index = {ident: k for k, ident in enumerate(self.frame["id"])}
+        changed, ignored = [], []
+        for ident, raw in decisions.items():
+            value = str(raw).strip().lower()
+            status = {"approve": "approved", "approved": "approved",
+                      "reject": "rejected", "rejected": "rejected"}.get(value)
+            problem = None
+            if ident not in index:
+                problem = f"{ident!r} is not an id in the ledger {self.path}"
+            elif status is None:
+                problem = (f"decision {raw!r} for {ident}: expected 'approve' or 'reject'")
+            elif self.frame.at[index[ident], "status"] not in (*PENDING, "rejected"):
+                problem = (f"{ident} is already {self.frame.at[index[ident], 'status']}; "
+                           "a decision applies only to proposals awaiting measurement")
+            if problem:
+                if strict:
+                    raise LedgerError(f"{source}: {problem}. Nothing was changed.")
+                ignored.append(f"ignored {source} {problem}")
+                continue
+            k = index[ident]
+            if self.frame.at[k, "status"] != status:
+                self.frame.at[k, "status"] = status
+                changed.append(ident)
+        return changed, ignored
+
     def write(self) -> None:
         """Write atomically: a temporary file in the same folder, then rename."""
         self.path.parent.mkdir(parents=True, exist_ok=True)

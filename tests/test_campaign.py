@@ -144,3 +144,20 @@ def test_interlayer_initial_design_respects_log_bounds(tmp_path):
     assert j.between(0.1, 2.0).all()
     # log-scale spreading: some points in the lowest decade's lower half
     assert (j < 0.3).any()
+
+
+@pytest.mark.slow
+def test_rejected_proposal_is_not_pending_and_not_proposed_again(oxy, tmp_path):
+    from optim.campaign import decide
+
+    plan_round(oxy)
+    measure(oxy, tmp_path)
+    second = plan_round(oxy)
+    rejected, approved = second.batch["id"].iloc[0], second.batch["id"].iloc[1]
+    decide(oxy, {rejected: "reject", approved: "approve"})
+    ledger = Ledger.load(oxy.ledger_path, oxy.schema)
+    assert rejected not in set(ledger.pending["id"]) and approved in set(ledger.pending["id"])
+    third = plan_round(oxy)
+    assert third.metrics["n_pending"] == 3.0
+    X_rej = _X(second.batch.iloc[[0]], oxy)
+    assert torch.cdist(_X(third.batch, oxy), X_rej).min() > 1e-3

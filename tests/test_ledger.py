@@ -212,3 +212,27 @@ def test_hand_filled_result_gets_measured_at(planned):
     ledger.complete()
     assert ledger.frame.loc[0, "measured_at"] != ""
     assert ledger.frame.loc[1, "measured_at"] == ""  # still proposed
+
+
+def test_decisions_from_command_line_are_strict(planned):
+    ledger = Ledger.load(planned.ledger_path, planned.schema)
+    changed, ignored = ledger.apply_decisions({"oxy-0001": "approve", "oxy-0002": "reject"},
+                                              "command line")
+    assert changed == ["oxy-0001", "oxy-0002"] and ignored == []
+    assert ledger.frame.loc[:1, "status"].tolist() == ["approved", "rejected"]
+    assert len(ledger.pending) == 7 and len(ledger.active) == 7
+    for bad, match in (({"oxy-0099": "reject"}, "not an id"),
+                       ({"oxy-0003": "maybe"}, "expected 'approve' or 'reject'")):
+        with pytest.raises(LedgerError, match=match):
+            ledger.apply_decisions(bad, "command line")
+
+
+def test_decisions_from_ui_are_reported_not_raised(planned, tmp_path):
+    record_results(planned, _results(tmp_path, [["oxy-0001", 2.1, 88.0]]))
+    ledger = Ledger.load(planned.ledger_path, planned.schema)
+    changed, ignored = ledger.apply_decisions(
+        {"oxy-0001": "reject", "oxy-0002": "nope", "oxy-0003": "Rejected"}, "mlflow tag",
+        strict=False)
+    assert changed == ["oxy-0003"]
+    assert any("oxy-0001 is already measured" in m for m in ignored)
+    assert any("'nope'" in m for m in ignored)

@@ -31,6 +31,14 @@ class Tracker(Protocol):
         """
         ...
 
+    def decisions(self, campaign: str) -> dict[str, str]:
+        """Reviewers' decisions not yet applied, by ledger id (approve/reject)."""
+        ...
+
+    def mark_decisions(self, campaign: str, decisions: dict[str, str]) -> None:
+        """Record decisions as applied."""
+        ...
+
     def review_hint(self, campaign: str) -> str | None:
         """How to open the review screen, or ``None``."""
         ...

@@ -1,7 +1,11 @@
 """mlflow tracker: experiment = campaign, one run per round, one child run per proposal.
 
 Uses ``MlflowClient`` with explicit run ids (no global active run). Child runs carry the
-tag ``ledger_id`` so that measured values recorded later are logged onto them.
+tag ``ledger_id``; measured values recorded later are logged onto them, and reviewers'
+``decision`` tags on them are read back into the ledger.
+
+Decisions are events: a ``decision`` tag is applied once, then marked with
+``decision_applied``, so a later hand edit of the ledger is not overridden by an old tag.
 """
 
 from __future__ import annotations
@@ -11,7 +15,9 @@ import os
 import subprocess
 import tempfile
 import time
+from functools import cached_property
 from pathlib import Path
+from urllib.parse import urlparse
 
 import mlflow
 import pandas as pd
@@ -23,6 +29,7 @@ from optim.campaign import RoundResult
 __all__ = ["MlflowTracker"]
 
 _MAX_PARAM = 6000
+_BATCH = 100
 
 
 def flatten(config: dict, prefix: str = "") -> dict[str, str]:
@@ -40,7 +47,7 @@ def flatten(config: dict, prefix: str = "") -> dict[str, str]:
 def _git_sha() -> str:
     try:
         return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                               check=True, cwd=Path(__file__).parent).stdout.strip()
+                              check=True, cwd=Path(__file__).parent).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
 
@@ -65,19 +72,38 @@ class MlflowTracker:
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", str(http_timeout_s))
         self.uri = uri
         self.artifact_root = Path(artifact_root)
-        self.client = MlflowClient(tracking_uri=uri)
 
-    def _experiment_id(self, campaign: str) -> str:
+    @cached_property
+    def client(self) -> MlflowClient:
+        """The client; created on first use (an sqlite store is created then)."""
+        return MlflowClient(tracking_uri=self.uri)
+
+    def _store_exists(self) -> bool:
+        parsed = urlparse(self.uri)
+        if parsed.scheme != "sqlite":
+            return True
+        return Path(self.uri.removeprefix("sqlite:///")).exists()
+
+    def _experiment_id(self, campaign: str, create: bool = True) -> str | None:
         exp = self.client.get_experiment_by_name(campaign)
         if exp is not None:
             return exp.experiment_id
+        if not create:
+            return None
         location = (self.artifact_root / campaign).resolve()
         location.mkdir(parents=True, exist_ok=True)
         return self.client.create_experiment(campaign, artifact_location=location.as_uri())
 
+    def _runs(self, exp_id: str, kind: str) -> list:
+        return self.client.search_runs([exp_id], f"tags.kind = '{kind}'", max_results=50000)
+
+    # ------------------------------------------------------------------ rounds
     def log_round(self, result: RoundResult, config: dict, description: str = "",
                   figures: dict | None = None) -> None:
         """Log the round as a parent run with a child run per proposal.
+
+        Rounds of the ledger missing from the store (tracking was unreachable when they
+        ran) are logged first, from the ledger, so the store catches up.
 
         Args:
             result: The planned round.
@@ -86,34 +112,39 @@ class MlflowTracker:
             figures: Artifact path to matplotlib figure.
         """
         exp_id = self._experiment_id(result.campaign)
+        self._catch_up(exp_id, result)
+        self._log_round_run(exp_id, result, config, description, figures or {})
+        self.log_measurements(result.campaign, result.ledger, result.targets)
+
+    def _log_round_run(self, exp_id: str, result: RoundResult, config: dict,
+                       description: str, figures: dict) -> None:
         start_ms = int((time.time() - result.metrics.get("round_s", 0.0)) * 1000)
         run = self.client.create_run(
             exp_id, run_name=f"round-{result.round:03d}", start_time=start_ms,
             tags={"kind": "round", "round": str(result.round),
-                  "round_seed": str(result.seed),
-                  "strategy": result.strategy, "git_sha": _git_sha(),
-                  "mlflow.note.content": description},
+                  "round_seed": str(result.seed), "strategy": result.strategy,
+                  "git_sha": _git_sha(), "mlflow.note.content": description},
         )
         rid = run.info.run_id
         status = "FAILED"
         try:
             params = [Param(k, v) for k, v in flatten(config).items()]
-            for i in range(0, len(params), 100):
-                self.client.log_batch(rid, params=params[i:i + 100])
+            for i in range(0, len(params), _BATCH):
+                self.client.log_batch(rid, params=params[i:i + _BATCH])
             self.client.log_batch(rid, metrics=[
                 Metric(k, float(v), 0, result.round) for k, v in result.metrics.items()
-                if math.isfinite(v)])
-            self.client.log_dict(rid, config, "config.yaml")
+                if v is not None and math.isfinite(v)])
+            if config:
+                self.client.log_dict(rid, config, "config.yaml")
             mlflow.set_tracking_uri(self.uri)
             mlflow.log_table(result.batch, "batch.json", run_id=rid)
             with tempfile.TemporaryDirectory() as tmp:
                 snap = Path(tmp) / "ledger.csv"
                 result.ledger.to_csv(snap, index=False)
                 self.client.log_artifact(rid, str(snap))
-            for path, fig in (figures or {}).items():
+            for path, fig in figures.items():
                 self.client.log_figure(rid, fig, path)
             self._log_children(exp_id, rid, result)
-            self.log_measurements(result.campaign, result.ledger, result.targets)
             status = "FINISHED"
         finally:
             self.client.set_terminated(rid, status)
@@ -136,15 +167,38 @@ class MlflowTracker:
             )
             self.client.set_terminated(cid, "FINISHED")
 
+    def _catch_up(self, exp_id: str, result: RoundResult) -> None:
+        logged = {r.data.tags.get("round") for r in self._runs(exp_id, "round")}
+        ledger = result.ledger
+        for rnd in sorted(set(ledger["round"]) - {0, result.round}):
+            if str(rnd) in logged:
+                continue
+            rows = ledger[ledger["round"] == rnd]
+            late = RoundResult(
+                result.campaign, int(rnd), "unknown (logged late from the ledger)",
+                rows.reset_index(drop=True), ledger[ledger["round"] <= rnd],
+                result.ledger_path, {"n_proposed": float(len(rows))},
+                [], -1, result.inputs, result.targets)
+            self._log_round_run(
+                exp_id, late, {},
+                f"**Round {rnd}** logged late from the ledger: tracking was unreachable "
+                "when it ran. Proposals and predictions are as recorded in the ledger.",
+                {})
+
+    # ------------------------------------------------------- measurements, decisions
     def log_measurements(self, campaign: str, ledger: pd.DataFrame,
                          targets: list[str]) -> int:
-        """Log measured values and statuses onto the proposals' child runs."""
-        exp = self.client.get_experiment_by_name(campaign)
-        if exp is None:
+        """Log measured values and statuses onto the proposals' child runs.
+
+        Returns:
+            The number of child runs updated.
+        """
+        if not self._store_exists():
             return 0
-        runs = self.client.search_runs([exp.experiment_id], "tags.kind = 'proposal'",
-                                       max_results=50000)
-        by_id = {r.data.tags.get("ledger_id"): r for r in runs}
+        exp_id = self._experiment_id(campaign, create=False)
+        if exp_id is None:
+            return 0
+        by_id = {r.data.tags.get("ledger_id"): r for r in self._runs(exp_id, "proposal")}
         updated = 0
         for rec in ledger.to_dict("records"):
             run = by_id.get(rec["id"])
@@ -160,9 +214,35 @@ class MlflowTracker:
                 updated += 1
         return updated
 
+    def decisions(self, campaign: str) -> dict[str, str]:
+        """Reviewers' ``decision`` tags not yet applied, by ledger id."""
+        if not self._store_exists():
+            return {}
+        exp_id = self._experiment_id(campaign, create=False)
+        if exp_id is None:
+            return {}
+        out = {}
+        for run in self._runs(exp_id, "proposal"):
+            tags = run.data.tags
+            if "decision" in tags and tags.get("decision_applied") != tags["decision"]:
+                out[tags["ledger_id"]] = tags["decision"]
+        return out
+
+    def mark_decisions(self, campaign: str, decisions: dict[str, str]) -> None:
+        """Record decisions as applied (setting ``decision`` too, for CLI decisions)."""
+        exp_id = self._experiment_id(campaign, create=False) if self._store_exists() else None
+        if exp_id is None or not decisions:
+            return
+        for run in self._runs(exp_id, "proposal"):
+            ident = run.data.tags.get("ledger_id")
+            if ident in decisions:
+                self.client.log_batch(run.info.run_id, tags=[
+                    RunTag("decision", decisions[ident]),
+                    RunTag("decision_applied", decisions[ident])])
+
     def review_hint(self, campaign: str) -> str | None:
         """The command that opens the UI on this store, and where to look."""
-        exp = self.client.get_experiment_by_name(campaign)
-        page = f"#/experiments/{exp.experiment_id}/runs" if exp else ""
-        return (f"mlflow ui --backend-store-uri {self.uri} --host 127.0.0.1 --port 5000"
-                f"  then open http://127.0.0.1:5000/{page}")
+        exp_id = self._experiment_id(campaign, create=False) if self._store_exists() else None
+        page = f"#/experiments/{exp_id}/runs" if exp_id else ""
+        return (f"python -m optim.ui --backend-store-uri {self.uri}   then open "
+                f"http://127.0.0.1:5000/{page}")

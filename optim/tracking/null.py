@@ -24,6 +24,13 @@ class NullTracker:
         """Do nothing."""
         return 0
 
+    def decisions(self, campaign: str) -> dict[str, str]:
+        """Reviewers' decisions not yet applied, by ledger id (approve/reject)."""
+        return {}
+
+    def mark_decisions(self, campaign: str, decisions: dict[str, str]) -> None:
+        """Record decisions as applied."""
+
     def review_hint(self, campaign: str) -> str | None:
         """No review screen."""
         return None

@@ -33,7 +33,7 @@ def test_two_round_campaign_with_mlflow(tmp_path):
     runs = tmp_path / "runs"
     first = cli(runs, *FAST)
     assert "Round 1 of campaign 'oxychloride': 8 proposal(s)" in first.stdout
-    assert "record=results.csv" in first.stdout and "mlflow ui --backend-store-uri" in first.stdout
+    assert "record=results.csv" in first.stdout and "python -m optim.ui" in first.stdout
     ledger = runs / "oxychloride" / "ledger.csv"
     frame = pd.read_csv(ledger)
     results = OxychlorideTruth()(frame).round(4)

@@ -1,0 +1,48 @@
+"""Open the review screen: the mlflow UI on a campaign store, bound to 127.0.0.1.
+
+    python -m optim.ui                                  # store under ./runs
+    python -m optim.ui --runs /data/campaigns --port 5001
+    python -m optim.ui --backend-store-uri sqlite:////abs/runs/mlflow.db
+
+It prints each campaign's runs page (mlflow 3.17 opens experiments in a GenAI view; the
+runs table is the review screen), then replaces itself with ``mlflow ui`` (one worker,
+background job execution off: 2 processes instead of 9), so its pid is the server's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Parse arguments, print the campaigns' review links, exec the mlflow UI."""
+    parser = argparse.ArgumentParser(prog="python -m optim.ui", description=__doc__.split(
+        "\n")[0])
+    parser.add_argument("--runs", default="runs", help="the campaigns' runs folder")
+    parser.add_argument("--backend-store-uri", default=None,
+                        help="tracking store (default sqlite:///<runs>/mlflow.db)")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=5000)
+    args = parser.parse_args(argv)
+    uri = args.backend_store_uri or f"sqlite:///{Path(args.runs).resolve()}/mlflow.db"
+    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).exists():
+        sys.exit(f"error: no tracking store at {uri}. Fix: plan a round first "
+                 "(python -m optim campaign=...), or pass --runs/--backend-store-uri.")
+    from mlflow.tracking import MlflowClient
+
+    base = f"http://{args.host}:{args.port}"
+    for exp in MlflowClient(uri).search_experiments():
+        if exp.name != "Default":
+            print(f"{exp.name}: {base}/#/experiments/{exp.experiment_id}/runs")
+    print(f"Starting the mlflow UI on {base} (Ctrl-C stops it)", flush=True)
+    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    os.execve(sys.executable, [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri",
+                               uri, "--host", args.host, "--port", str(args.port),
+                               "--workers", "1"], env)
+
+
+if __name__ == "__main__":
+    main()

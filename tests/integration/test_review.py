@@ -1,0 +1,78 @@
+"""Review through mlflow: decisions from tags and the command line, tracking catch-up."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from mlflow.tracking import MlflowClient
+
+from tests.integration.test_cli import FAST, cli
+
+
+def _children(client, exp_id):
+    runs = client.search_runs([exp_id], "tags.kind = 'proposal'")
+    return {r.data.tags["ledger_id"]: r for r in runs}
+
+
+@pytest.mark.integration
+def test_decisions_from_ui_tags_and_command_line(tmp_path):
+    runs = tmp_path / "runs"
+    cli(runs, *FAST)
+    ledger = runs / "oxychloride" / "ledger.csv"
+    client = MlflowClient(f"sqlite:///{runs}/mlflow.db")
+    exp_id = client.get_experiment_by_name("oxychloride").experiment_id
+    children = _children(client, exp_id)
+    # what a reviewer does in the UI: add the tag decision=reject on a proposal's run
+    client.set_tag(children["oxy-0003"].info.run_id, "decision", "reject")
+    client.set_tag(children["oxy-0004"].info.run_id, "decision", "whatever")
+    # and on the command line
+    out = cli(runs, "approve=[oxy-0001]", "reject=oxy-0002")
+    assert "oxy-0001 approved, oxy-0002 rejected" in out.stdout
+    frame = pd.read_csv(ledger)
+    assert frame.loc[:2, "status"].tolist() == ["approved", "rejected", "proposed"]
+    children = _children(client, exp_id)
+    assert children["oxy-0002"].data.tags["decision_applied"] == "reject"
+    assert children["oxy-0002"].data.tags["status"] == "rejected"
+    # the next round reads the UI tag into the ledger
+    nxt = cli(runs, *FAST)
+    assert "applied reviewers' decisions from mlflow to oxy-0003" in nxt.stdout
+    assert "'whatever'" in nxt.stdout
+    frame = pd.read_csv(ledger)
+    assert frame.loc[2, "status"] == "rejected"
+    # two initial-design rows were rejected: this round tops the design up by two
+    assert len(frame) == 10 and set(frame.loc[8:, "source"]) == {"initial"}
+    children = _children(client, exp_id)
+    assert children["oxy-0003"].data.tags["decision_applied"] == "reject"
+    # a hand edit of the ledger is not overridden by the old tag afterwards
+    frame.loc[2, "status"] = "approved"
+    frame.to_csv(ledger, index=False)
+    cli(runs, *FAST)
+    assert pd.read_csv(ledger).loc[2, "status"] == "approved"
+
+
+@pytest.mark.integration
+def test_bad_command_line_decision_changes_nothing(tmp_path):
+    runs = tmp_path / "runs"
+    cli(runs, "tracking=none")
+    ledger = runs / "oxychloride" / "ledger.csv"
+    before = ledger.read_bytes()
+    proc = cli(runs, "tracking=none", "reject=[oxy-0001,oxy-0042]", ok=False)
+    assert proc.returncode == 2 and "'oxy-0042' is not an id in the ledger" in proc.stderr
+    proc = cli(runs, "tracking=none", "reject=[oxy-0001]", "approve=[oxy-0001]", ok=False)
+    assert proc.returncode == 2 and "both name ['oxy-0001']" in proc.stderr
+    assert ledger.read_bytes() == before
+
+
+@pytest.mark.integration
+def test_tracking_catches_up_after_an_unreachable_store(tmp_path):
+    runs = tmp_path / "runs"
+    down = cli(runs, "tracking.uri=http://127.0.0.1:9")
+    assert "warning: tracking skipped" in down.stderr
+    cli(runs, *FAST)  # store reachable again (default sqlite under runs/)
+    client = MlflowClient(f"sqlite:///{runs}/mlflow.db")
+    exp_id = client.get_experiment_by_name("oxychloride").experiment_id
+    rounds = client.search_runs([exp_id], "tags.kind = 'round'")
+    assert sorted(r.info.run_name for r in rounds) == ["round-001", "round-002"]
+    late = next(r for r in rounds if r.info.run_name == "round-001")
+    assert "logged late from the ledger" in late.data.tags["mlflow.note.content"]
+    assert len(_children(client, exp_id)) == 8 + 4
