@@ -58,7 +58,11 @@ def snap_to_bounds(X: Tensor, bounds: Tensor, tol: float = 1e-9) -> Tensor:
 
 @contextmanager
 def _optimizer_warnings(notes: list[str]) -> Iterator[None]:
-    """Turn botorch's optimizer warnings (a start point failed, retried) into notes."""
+    """Turn numerical warnings of building and optimizing the acquisition into notes.
+
+    Typical: SLSQP failing from one start point (botorch retries with new ones), or
+    gpytorch adding jitter to a nearly singular covariance (near-duplicate points).
+    """
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", RuntimeWarning)
         warnings.simplefilter("always", OptimizationWarning)
@@ -70,9 +74,9 @@ def _optimizer_warnings(notes: list[str]) -> Iterator[None]:
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     if relevant:
         first = str(relevant[0].message).splitlines()[0]
-        notes.append(f"the acquisition optimizer reported {len(relevant)} warning(s) and "
-                     f"retried (first: {first}); the batch below satisfies every "
-                     "constraint.")
+        notes.append(f"building/optimizing the acquisition raised {len(relevant)} "
+                     f"numerical warning(s), handled by botorch (first: {first}); the batch "
+                     "satisfies every constraint.")
 
 
 def propose(
@@ -114,6 +118,25 @@ def propose(
         existing = X_baseline if X_pending is None else torch.cat([X_baseline, X_pending])
         return space.space_filling(q, seed, existing=existing, **tkwargs), None
 
+    with _optimizer_warnings(notes):
+        X, acqf = _optimize(model, targets, X_baseline, X_pending, q, spec, optimizer,
+                            seed, bounds, ineq, eq, tkwargs)
+        X = snap_to_bounds(X.detach(), bounds)
+        with torch.no_grad():
+            value = float(acqf(X.unsqueeze(0)).exp())  # log-EI family: exp gives the EI
+    worst = float(space.max_violation(X).max())
+    if worst > FEASIBILITY_TOLERANCE:
+        raise CandidateGenerationError(
+            f"the optimizer returned a candidate violating a bound or constraint by "
+            f"{worst:.3g} (> {FEASIBILITY_TOLERANCE}). Fix: check that the constraints leave "
+            "a feasible region, or raise acq_optimizer.maxiter."
+        )
+    return X, value
+
+
+def _optimize(model, targets, X_baseline, X_pending, q, spec, optimizer, seed, bounds,
+              ineq, eq, tkwargs):
+    """Build the acquisition function and optimize it; returns ``(X, acqf)``."""
     signs = torch.tensor([t.sign for t in targets], **tkwargs)
     sample_shape = torch.Size([spec.mc_samples])
     sampler = get_sampler(model.posterior(X_baseline[:1]), sample_shape=sample_shape,
@@ -132,8 +155,7 @@ def propose(
             model, X_baseline, sampler=sampler, objective=objective,
             X_pending=X_pending, prune_baseline=True, cache_root=False,
         )
-        with _optimizer_warnings(notes):
-            X, _ = optimize_acqf(acqf, q=q, sequential=optimizer.sequential, **opt_kwargs)
+        X, _ = optimize_acqf(acqf, q=q, sequential=optimizer.sequential, **opt_kwargs)
     elif isinstance(spec, qLogNoisyExpectedHypervolumeImprovement):
         acqf = BotorchQLogNEHVI(
             model,
@@ -145,8 +167,7 @@ def propose(
             prune_baseline=spec.prune_baseline,
             cache_root=False,
         )
-        with _optimizer_warnings(notes):
-            X, _ = optimize_acqf(acqf, q=q, sequential=optimizer.sequential, **opt_kwargs)
+        X, _ = optimize_acqf(acqf, q=q, sequential=optimizer.sequential, **opt_kwargs)
     elif isinstance(spec, qLogNParEGO):
         weights = sample_simplex(len(targets), n=q, seed=seed, **tkwargs)
         acqfs = [
@@ -157,19 +178,8 @@ def propose(
             )
             for w in weights
         ]
-        with _optimizer_warnings(notes):
-            X, _ = optimize_acqf_list(acqfs, **opt_kwargs)
+        X, _ = optimize_acqf_list(acqfs, **opt_kwargs)
         acqf = acqfs[0]
     else:  # pragma: no cover - specs are a closed set
         raise CandidateGenerationError(f"unknown acquisition spec {spec!r}")
-    X = snap_to_bounds(X.detach(), bounds)
-    worst = float(space.max_violation(X).max())
-    if worst > FEASIBILITY_TOLERANCE:
-        raise CandidateGenerationError(
-            f"the optimizer returned a candidate violating a bound or constraint by "
-            f"{worst:.3g} (> {FEASIBILITY_TOLERANCE}). Fix: check that the constraints leave "
-            "a feasible region, or raise acq_optimizer.maxiter."
-        )
-    with torch.no_grad():
-        value = float(acqf(X.unsqueeze(0)).exp())  # log-EI family: exp gives the EI
-    return X, value
+    return X, acqf
