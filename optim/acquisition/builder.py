@@ -15,6 +15,7 @@ from botorch.acquisition.multi_objective.objective import WeightedMCMultiOutputO
 from botorch.acquisition.multi_objective.parego import qLogNParEGO as BotorchQLogNParEGO
 from botorch.acquisition.objective import GenericMCObjective
 from botorch.exceptions.warnings import OptimizationWarning
+from linear_operator.utils.warnings import NumericalWarning
 from botorch.models.model import Model
 from botorch.optim.optimize import optimize_acqf, optimize_acqf_list
 from botorch.sampling.get_sampler import get_sampler
@@ -67,11 +68,13 @@ def _optimizer_warnings(notes: list[str]) -> Iterator[None]:
         warnings.simplefilter("always", RuntimeWarning)
         warnings.simplefilter("always", OptimizationWarning)
         yield
-    relevant = [w for w in caught
-                if issubclass(w.category, RuntimeWarning | OptimizationWarning)]
+    handled = [w for w in caught
+               if issubclass(w.category, RuntimeWarning | OptimizationWarning)]
     for w in caught:
-        if w not in relevant:
+        if w not in handled:
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    # jitter added to a nearly singular covariance is routine stabilization, not news
+    relevant = [w for w in handled if not issubclass(w.category, NumericalWarning)]
     if relevant:
         first = str(relevant[0].message).splitlines()[0]
         notes.append(f"building/optimizing the acquisition raised {len(relevant)} "

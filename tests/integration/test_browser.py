@@ -1,0 +1,166 @@
+"""The review screen in a real browser: Debian Chromium driven by Playwright.
+
+Starts ``python -m optim.ui`` on a store made by a real two-round campaign, checks that
+the rounds, proposals and plots are there, rejects a proposal through the UI's own tag
+dialog, stops the UI by its pid, and checks that the next round honours the decision.
+Screenshots go to ``$OPTIM_SCREENSHOTS`` (default: the test's tmp folder).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from mlflow.tracking import MlflowClient
+
+from optim.labs import OxychlorideTruth
+from tests.integration.test_cli import FAST, ROOT, cli
+
+CHROMIUM = Path("/usr/bin/chromium")
+FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.integration,
+    pytest.mark.skipif(not CHROMIUM.exists() and not os.environ.get("CI"),
+                       reason="needs Debian's chromium at /usr/bin/chromium "
+                              "(apt-get install chromium); required in CI"),
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_healthy(url: str, proc: subprocess.Popen, log: Path, timeout: float = 120,
+                  ) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"the UI exited early: {log.read_text()}")
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=2) as resp:
+                if resp.status == 200:
+                    return
+        except OSError:
+            time.sleep(1)
+    pytest.fail(f"the UI did not answer {url}/health within {timeout} s")
+
+
+@pytest.fixture
+def campaign_store(tmp_path: Path) -> Path:
+    """A store made by a real two-round oxychloride campaign through the CLI."""
+    runs = tmp_path / "runs"
+    cli(runs, *FAST)
+    ledger = runs / "oxychloride" / "ledger.csv"
+    frame = pd.read_csv(ledger)
+    results = OxychlorideTruth()(frame).round(4)
+    results.insert(0, "id", frame["id"])
+    results.to_csv(tmp_path / "results.csv", index=False)
+    cli(runs, f"record={tmp_path / 'results.csv'}")
+    cli(runs, *FAST)
+    return runs
+
+
+def test_review_screen_and_rejection_in_chromium(campaign_store, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    shots = Path(os.environ.get("OPTIM_SCREENSHOTS", tmp_path / "screenshots"))
+    shots.mkdir(parents=True, exist_ok=True)
+    runs = campaign_store
+    client = MlflowClient(f"sqlite:///{runs}/mlflow.db")
+    exp_id = client.get_experiment_by_name("oxychloride").experiment_id
+    round2 = next(r for r in client.search_runs([exp_id], "tags.kind = 'round'")
+                  if r.info.run_name == "round-002")
+    target = next(r for r in client.search_runs([exp_id], "tags.kind = 'proposal'")
+                  if r.data.tags["ledger_id"] == "oxy-0010")
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    log = (tmp_path / "ui.log").open("w")
+    ui = subprocess.Popen(
+        [sys.executable, "-m", "optim.ui", "--runs", str(runs), "--port", str(port)],
+        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+        start_new_session=True,  # its own process group: the server and its workers
+    )
+    try:
+        _wait_healthy(base, ui, tmp_path / "ui.log")
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True,
+                                        args=FLAGS)
+            page = browser.new_page(viewport={"width": 1600, "height": 1000})
+            page.set_default_timeout(60_000)
+            # the campaign's runs table: both rounds
+            page.goto(f"{base}/#/experiments/{exp_id}/runs", wait_until="domcontentloaded")
+            page.get_by_text("round-002").first.wait_for()
+            assert page.get_by_text("round-001").first.is_visible()
+            close = page.get_by_role("button", name="Close")  # mlflow's assistant panel
+            if close.count():
+                close.first.click()
+            page.screenshot(path=shots / "runs_table.png")
+            # a round: its description, its proposals as child runs
+            page.goto(f"{base}/#/experiments/{exp_id}/runs/{round2.info.run_id}",
+                      wait_until="domcontentloaded")
+            page.get_by_text("4 proposal(s) by qLogNEHVI").first.wait_for()
+            for ident in ("oxy-0009", "oxy-0010", "oxy-0011", "oxy-0012"):
+                assert page.get_by_role("link", name=ident).first.is_visible()
+            page.screenshot(path=shots / "round_overview.png", full_page=True)
+            # the round's artifacts: the proposal table and the plots
+            page.goto(f"{base}/#/experiments/{exp_id}/runs/{round2.info.run_id}/artifacts",
+                      wait_until="domcontentloaded")
+            page.get_by_text("batch.json").first.wait_for()
+            page.get_by_text("batch.json").first.click()
+            page.get_by_text("oxy-0011").first.wait_for()  # the table renders
+            page.screenshot(path=shots / "batch_table.png")
+            page.get_by_text("plots", exact=True).first.click()
+            for name in ("pareto_front.png", "composition_map.png", "model_check.png",
+                         "progress.png"):
+                page.get_by_text(name).first.wait_for()
+            page.get_by_text("pareto_front.png").first.click()
+            image = page.locator("img[src^='blob:']").first  # the viewer loads a blob
+            image.wait_for()
+            assert page.evaluate("(img) => img.naturalWidth", image.element_handle()) > 500
+            page.screenshot(path=shots / "pareto_front.png")
+            # reject a proposal the way a reviewer does: Edit tags on its run
+            page.goto(f"{base}/#/experiments/{exp_id}/runs/{target.info.run_id}",
+                      wait_until="domcontentloaded")
+            page.get_by_role("button", name="Edit tags").click()
+            dialog = page.get_by_role("dialog")
+            key = dialog.locator("input").first
+            key.click()
+            key.fill("decision")
+            page.keyboard.press("Enter")
+            dialog.get_by_label("Value").fill("reject")
+            dialog.get_by_role("button", name="Add tag").click()
+            dialog.get_by_text("decision").first.wait_for()
+            page.screenshot(path=shots / "reject_dialog.png")
+            dialog.get_by_role("button", name="Save tags").click()
+            dialog.wait_for(state="hidden")
+            browser.close()
+    finally:
+        os.killpg(ui.pid, signal.SIGTERM)  # the UI we started, by its pid (its group)
+        try:
+            ui.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(ui.pid, signal.SIGKILL)
+            ui.wait(timeout=30)
+        log.close()
+    assert ui.returncode is not None
+    assert client.get_run(target.info.run_id).data.tags["decision"] == "reject"
+    nxt = cli(runs, *FAST)
+    assert "applied reviewers' decisions from mlflow to oxy-0010" in nxt.stdout
+    frame = pd.read_csv(runs / "oxychloride" / "ledger.csv")
+    assert frame.set_index("id").loc["oxy-0010", "status"] == "rejected"
+    for shot in ("runs_table", "round_overview", "batch_table", "pareto_front",
+                 "reject_dialog"):
+        assert (shots / f"{shot}.png").stat().st_size > 10_000
