@@ -1,0 +1,68 @@
+"""Review figures: produced headless, with physical units on every axis."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from optim.campaign import plan_round, record_results
+from optim.ledger import Ledger
+from optim.plots import round_figures
+from tests.conftest import SMOKE, make_settings
+from tests.test_campaign import measure
+
+
+def _labels(fig) -> list[str]:
+    return [ax.get_xlabel() + " | " + ax.get_ylabel() for ax in fig.axes]
+
+
+@pytest.mark.slow
+def test_oxychloride_round_figures(oxy, tmp_path):
+    plan_round(oxy)
+    measure(oxy, tmp_path, drop_retention=("oxy-0002",))
+    result = plan_round(oxy)
+    figures, scores = round_figures(result, oxy)
+    assert set(figures) == {"plots/pareto_front.png", "plots/progress.png",
+                            "plots/composition_map.png", "plots/model_check.png"}
+    pareto = _labels(figures["plots/pareto_front.png"])
+    assert any("conductivity_mS_cm [mS/cm]" in s and "cost_usd_per_L [USD/L]" in s
+               for s in pareto)
+    tern = figures["plots/composition_map.png"].axes[0]
+    assert tern.get_tlabel() == "Li2O (mole fraction)"
+    check = _labels(figures["plots/model_check.png"])
+    assert any("measured log10 conductivity_mS_cm [mS/cm]" in s for s in check)
+    assert scores["loo_rmse_retention_pct"] > 0 and np.isfinite(scores["loo_r2_"
+                                                                        "conductivity_mS_cm"])
+    for fig in figures.values():
+        fig.savefig(tmp_path / "f.png")  # renders without a display
+
+
+def test_interlayer_figures_without_model(tmp_path):
+    settings = make_settings("interlayer", tmp_path / "runs", SMOKE)
+    result = plan_round(settings)
+    figures, scores = round_figures(result, settings)
+    assert set(figures) == {"plots/pareto_front.png", "plots/progress.png"}
+    assert scores == {}
+    assert len(figures["plots/pareto_front.png"].axes) == 3  # three objective pairs
+
+
+@pytest.mark.slow
+def test_interlayer_figures_with_model(tmp_path):
+    settings = make_settings("interlayer", tmp_path / "runs", SMOKE)
+    plan_round(settings)
+    frame = Ledger.load(settings.ledger_path, settings.schema).frame
+    mg, naf = frame["mg_thickness_nm"], frame["naf_thickness_nm"]
+    results = pd.DataFrame({
+        "id": frame["id"],
+        "retention_pct": 60 + 20 * np.exp(-((naf - 25) / 30) ** 2),
+        "ccd_mA_cm2": 0.5 + mg / 200,
+        "energy_density_Wh_kg": 250 - naf / 4,
+    })
+    path = tmp_path / "r.csv"
+    results.to_csv(path, index=False)
+    record_results(settings, path)
+    result = plan_round(settings)
+    figures, scores = round_figures(result, settings)
+    assert "plots/composition_map.png" not in figures
+    assert {"loo_rmse_retention_pct", "loo_rmse_ccd_mA_cm2"} <= set(scores)
