@@ -19,7 +19,13 @@ from hydra.errors import InstantiationException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from optim.campaign import decide, plan_round, record_results
+from optim.campaign import (
+    CampaignSettings,
+    RoundResult,
+    decide,
+    plan_round,
+    record_results,
+)
 from optim.exceptions import ConfigError, OptimError
 from optim.ledger import Ledger, LedgerWarning
 from optim.plots import round_figures
@@ -72,25 +78,41 @@ def _run(cfg: DictConfig) -> None:
         source=source,
     )
     tracker = _tracker(plain["tracking"])
-    targets = [t.name for t in settings.objectives.measured]
-    if plain.get("record"):
-        changed, ledger = record_results(settings, Path(plain["record"]))
-        print(f"Recorded {len(changed)} experiment(s) into {settings.ledger_path}: "
-              f"{', '.join(changed) or 'nothing new'}")
-        _track(lambda: tracker.log_measurements(settings.name, ledger, targets))
-        print(f"Plan the next round: python -m optim campaign={settings.name}")
-        return
     decisions = _decisions(plain.get("approve"), plain.get("reject"))
-    if decisions:
-        changed = decide(settings, decisions)
-        print(f"Decisions recorded in {settings.ledger_path}: " + ", ".join(
-            f"{i} {'approved' if d == 'approve' else 'rejected'}" for i, d in decisions.items())
-            + ("" if changed else " (no change)"))
-        ledger = Ledger.load(settings.ledger_path, settings.schema).frame
-        _track(lambda: (tracker.mark_decisions(settings.name, decisions),
-                        tracker.log_measurements(settings.name, ledger, targets)))
-        print(f"Plan the next round: python -m optim campaign={settings.name}")
-        return
+    if plain.get("record") and decisions:
+        raise ConfigError("record= and approve=/reject= given together. Fix: run them as "
+                          "two commands (one step at a time).")
+    if plain.get("record"):
+        _record(settings, tracker, Path(plain["record"]))
+    elif decisions:
+        _decide(settings, tracker, decisions)
+    else:
+        _plan(settings, tracker, plain)
+
+
+def _record(settings: CampaignSettings, tracker: Tracker, path: Path) -> None:
+    """Merge a results file into the ledger, then mirror it to tracking."""
+    changed, ledger = record_results(settings, path)
+    print(f"Recorded {len(changed)} experiment(s) into {settings.ledger_path}: "
+          f"{', '.join(changed) or 'nothing new'}")
+    _track(lambda: tracker.log_measurements(settings.name, ledger, settings.schema.targets))
+    print(f"Plan the next round: python -m optim campaign={settings.name}")
+
+
+def _decide(settings: CampaignSettings, tracker: Tracker, decisions: dict[str, str]) -> None:
+    """Record approve/reject decisions in the ledger, then mirror them to tracking."""
+    changed = decide(settings, decisions)
+    print(f"Decisions recorded in {settings.ledger_path}: " + ", ".join(
+        f"{i} {'approved' if d == 'approve' else 'rejected'}" for i, d in decisions.items())
+        + ("" if changed else " (no change)"))
+    ledger = Ledger.load(settings.ledger_path, settings.schema).frame
+    _track(lambda: (tracker.mark_decisions(settings.name, decisions),
+                    tracker.log_measurements(settings.name, ledger, settings.schema.targets)))
+    print(f"Plan the next round: python -m optim campaign={settings.name}")
+
+
+def _plan(settings: CampaignSettings, tracker: Tracker, plain: dict) -> None:
+    """Read reviewers' decisions, plan a round, show it, log it."""
     from_ui: dict[str, str] = {}
     _track(lambda: from_ui.update(tracker.decisions(settings.name)))
     result = plan_round(settings, from_ui)
@@ -113,7 +135,8 @@ def _decisions(approve: object, reject: object) -> dict[str, str]:
     return {**dict.fromkeys(ids(approve), "approve"), **dict.fromkeys(ids(reject), "reject")}
 
 
-def _log_round(tracker: Tracker, result, settings, plain: dict) -> None:
+def _log_round(tracker: Tracker, result: RoundResult, settings: CampaignSettings,
+               plain: dict) -> None:
     """Log a round with its review plots, model-check scores and description."""
     figures: dict = {}
     if tracker.records_artifacts:
@@ -128,7 +151,8 @@ def _track(call) -> bool:
         call()
     except Exception as err:  # noqa: BLE001 - any tracking failure must not lose work
         print(f"warning: tracking skipped ({type(err).__name__}: {err}). The ledger is "
-              "up to date and nothing is lost, but this step is missing from mlflow.", file=sys.stderr)
+              "up to date and nothing is lost; the next round that reaches the store "
+              "logs the missed rounds.", file=sys.stderr)
         return False
     return True
 
