@@ -301,7 +301,8 @@ def plan_round(settings: CampaignSettings,
                        settings.space.names, ledger.schema.targets, model, targets)
 
 
-def record_results(settings: CampaignSettings, results_path: Path) -> tuple[list[str], pd.DataFrame]:
+def record_results(settings: CampaignSettings, results_path: Path,
+                   ) -> tuple[list[str], pd.DataFrame]:
     """Merge a results file into the ledger by id (validated before any write).
 
     Returns:

@@ -114,7 +114,7 @@ class Target:
         lo, hi = self.valid_range
         span = f"[{'-inf' if lo is None else lo}, {'inf' if hi is None else hi}]"
         if self.transform == "log10" and value <= 0:
-            return f"not positive (the target is modelled in log10, so it must be > 0)"
+            return "not positive (the target is modelled in log10, so it must be > 0)"
         if lo is not None and value < lo:
             return f"below the valid range {span}"
         if hi is not None and value > hi:

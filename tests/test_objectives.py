@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 from optim.exceptions import ConfigError
 from optim.objectives import Target

@@ -15,11 +15,11 @@ from botorch.acquisition.multi_objective.objective import WeightedMCMultiOutputO
 from botorch.acquisition.multi_objective.parego import qLogNParEGO as BotorchQLogNParEGO
 from botorch.acquisition.objective import GenericMCObjective
 from botorch.exceptions.warnings import OptimizationWarning
-from linear_operator.utils.warnings import NumericalWarning
 from botorch.models.model import Model
 from botorch.optim.optimize import optimize_acqf, optimize_acqf_list
 from botorch.sampling.get_sampler import get_sampler
 from botorch.utils.sampling import sample_simplex
+from linear_operator.utils.warnings import NumericalWarning
 from torch import Tensor
 
 from optim.acquisition.specs import (

@@ -72,6 +72,12 @@ def _parse_ratio(text: str, key: str) -> tuple[list[str], list[str]]:
     return sides[0], sides[1]
 
 
+def _amounts(composition: CompositionParameter, symbols: list[str]) -> list[float]:
+    """Summed amounts of ``symbols`` per formula unit of each precursor."""
+    per_symbol = [composition.element_amounts(s) for s in symbols]
+    return [sum(x) for x in zip(*per_symbol, strict=True)]
+
+
 def _bounds_of(spec: Mapping, key: str) -> tuple[float | None, float | None]:
     lo, hi = spec.get("min"), spec.get("max")
     if lo is None and hi is None:
@@ -137,8 +143,8 @@ def constraints_from_config(
             if composition is None:
                 raise ConfigError(f"{key}: an element ratio needs a composition.")
             num, den = _parse_ratio(str(spec["ratio"]), key)
-            num_amt = [sum(x) for x in zip(*(composition.element_amounts(s) for s in num), strict=True)]
-            den_amt = [sum(x) for x in zip(*(composition.element_amounts(s) for s in den), strict=True)]
+            num_amt = _amounts(composition, num)
+            den_amt = _amounts(composition, den)
             if not any(den_amt):
                 raise ConfigError(
                     f"{key}: no precursor of {composition.formula!r} contains "

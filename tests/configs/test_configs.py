@@ -6,7 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from optim.acquisition import QuasiRandom, qLogNoisyExpectedHypervolumeImprovement, qLogNParEGO
+from optim.acquisition import (
+    QuasiRandom,
+    qLogNoisyExpectedHypervolumeImprovement,
+    qLogNParEGO,
+)
 from optim.exceptions import ConfigError
 from tests.conftest import CONFIG_DIR, make_settings
 
