@@ -10,9 +10,11 @@ import os
 import re
 import sys
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import hydra
+import pandas as pd
 import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import InstantiationException
@@ -23,10 +25,11 @@ from optim.campaign import (
     CampaignSettings,
     RoundResult,
     decide,
+    measured_hypervolume,
     plan_round,
     record_results,
 )
-from optim.exceptions import ConfigError, OptimError
+from optim.exceptions import ConfigError, LabError, OptimError
 from optim.ledger import Ledger, LedgerWarning
 from optim.plots import round_figures
 from optim.report import describe_round, format_batch, next_steps
@@ -82,10 +85,20 @@ def _run(cfg: DictConfig) -> None:
     if plain.get("record") and decisions:
         raise ConfigError("record= and approve=/reject= given together. Fix: run them as "
                           "two commands (one step at a time).")
+    rounds = plain.get("rounds", 1)
+    if not isinstance(rounds, int) or rounds < 1:
+        raise ConfigError(f"config key rounds: value={rounds!r}; expected a whole number >= 1.")
+    lab = _instantiate(cfg, "lab") if "_target_" in cfg.lab else None
+    if rounds > 1 and lab is None:
+        raise ConfigError(f"rounds={rounds} needs a lab that measures: lab=simulated, or your "
+                          "own lab (lab._target_). With lab=manual, people measure, so each "
+                          "command plans one round.")
     if plain.get("record"):
         _record(settings, tracker, Path(plain["record"]))
     elif decisions:
         _decide(settings, tracker, decisions)
+    elif lab is not None:
+        _closed_loop(settings, tracker, plain, lab, rounds)
     else:
         _plan(settings, tracker, plain)
 
@@ -111,15 +124,55 @@ def _decide(settings: CampaignSettings, tracker: Tracker, decisions: dict[str, s
     print(f"Plan the next round: python -m optim campaign={settings.name}")
 
 
-def _plan(settings: CampaignSettings, tracker: Tracker, plain: dict) -> None:
+def _plan(settings: CampaignSettings, tracker: Tracker, plain: dict, quiet: bool = False,
+          ) -> RoundResult:
     """Read reviewers' decisions, plan a round, show it, log it."""
     from_ui: dict[str, str] = {}
     _track(lambda: from_ui.update(tracker.decisions(settings.name)))
     result = plan_round(settings, from_ui)
-    print(format_batch(result, settings))
+    if not quiet:
+        print(format_batch(result, settings))
     tracked = _track(lambda: (tracker.mark_decisions(settings.name, from_ui),
                               _log_round(tracker, result, settings, plain)))
-    print(next_steps(settings, tracker.review_hint(settings.name) if tracked else None))
+    if not quiet:
+        print(next_steps(settings, tracker.review_hint(settings.name) if tracked else None))
+    return result
+
+
+def _closed_loop(settings: CampaignSettings, tracker: Tracker, plain: dict,
+                 lab: Callable[[pd.DataFrame], pd.DataFrame], rounds: int) -> None:
+    """Propose, measure with the lab, record, repeat; one progress line per round."""
+    name = plain["lab"].get("_target_")
+    if name == "optim.labs.simulated_lab":
+        print("Simulated lab: an illustrative ground truth (shared SIMULATORS.md), not "
+              "predictive chemistry.")
+    for k in range(1, rounds + 1):
+        result = _plan(settings, tracker, plain, quiet=True)
+        experiments = result.batch[["id", "round", *settings.space.names]]
+        try:
+            measured = lab(experiments.copy())
+        except Exception as err:
+            raise LabError(f"lab {name} failed on round {result.round}: "
+                           f"{type(err).__name__}: {err}. The proposals are in the ledger "
+                           "with status 'proposed'.") from err
+        if not isinstance(measured, pd.DataFrame):
+            raise LabError(f"lab {name} returned {type(measured).__name__}; expected a "
+                           "DataFrame with 'id' and target columns.")
+        _, ledger = record_results(settings, measured, f"lab {name}, round {result.round}")
+        _track(lambda ledger=ledger: tracker.log_measurements(settings.name, ledger,
+                                                               settings.schema.targets))
+        batch = ledger[ledger["round"] == result.round]
+        best = ", ".join(
+            f"{t.name} {(ledger[t.name].max() if t.sign > 0 else ledger[t.name].min()):.4g}"
+            for t in settings.objectives.measured if ledger[t.name].notna().any())
+        print(f"[{k}/{rounds}] round {result.round}: {len(batch)} by {result.strategy}; "
+              f"{(batch['status'] == 'failed').sum()} failed; hypervolume "
+              f"{measured_hypervolume(ledger, settings):.4g}; best {best} "
+              f"({result.metrics['round_s']:.1f} s)", flush=True)
+    print(f"Ledger: {settings.ledger_path}")
+    hint = tracker.review_hint(settings.name)
+    if hint:
+        print(f"Review in the mlflow UI: {hint}")
 
 
 def _decisions(approve: object, reject: object) -> dict[str, str]:

@@ -301,9 +301,9 @@ def plan_round(settings: CampaignSettings,
                        settings.space.names, ledger.schema.targets, model, targets)
 
 
-def record_results(settings: CampaignSettings, results_path: Path,
-                   ) -> tuple[list[str], pd.DataFrame]:
-    """Merge a results file into the ledger by id (validated before any write).
+def record_results(settings: CampaignSettings, results: Path | pd.DataFrame,
+                   source: str | None = None) -> tuple[list[str], pd.DataFrame]:
+    """Merge a results file or table into the ledger by id (validated before any write).
 
     Returns:
         The ids that changed, and the updated ledger frame.
@@ -316,7 +316,8 @@ def record_results(settings: CampaignSettings, results_path: Path,
             )
         ledger = Ledger.load(settings.ledger_path, settings.schema)
         ledger.complete()
-        changed = ledger.merge_results(Path(results_path))
+        changed = ledger.merge_results(
+            results if isinstance(results, pd.DataFrame) else Path(results), source)
         ledger.write()
     return changed, ledger.frame.copy()
 

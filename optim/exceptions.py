@@ -12,6 +12,7 @@ __all__ = [
     "CandidateGenerationError",
     "ConfigError",
     "LedgerError",
+    "LabError",
     "LedgerLockedError",
     "OptimError",
 ]
@@ -31,6 +32,10 @@ class LedgerError(OptimError, ValueError):
 
 class LedgerLockedError(OptimError):
     """Another process holds the campaign's ledger lock."""
+
+
+class LabError(OptimError):
+    """A lab (simulated or a user's plug-in) failed or returned something unusable."""
 
 
 class CandidateGenerationError(OptimError):

@@ -92,6 +92,15 @@ class LedgerSchema:
         return out
 
 
+def _cell(value: object) -> str:
+    """A table value as the text a CSV cell would hold (full float precision)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if isinstance(value, float | np.floating):
+        return repr(float(value))
+    return str(value).strip()
+
+
 def _parse_number(text: str, loc: str, hint: str) -> float:
     try:
         value = float(text)
@@ -346,11 +355,16 @@ class Ledger:
         self.frame = self.schema.coerce(pd.concat(
             [self.frame, self.schema.coerce(rows)], ignore_index=True))
 
-    def merge_results(self, results_path: Path) -> list[str]:
-        """Merge a results file (``id`` plus target columns) into the ledger by id.
+    def merge_results(self, results: Path | pd.DataFrame, source: str | None = None,
+                      ) -> list[str]:
+        """Merge results (``id`` plus target columns) into the ledger by id.
 
         Optional columns: ``status`` (``measured`` or ``failed``), ``notes``,
         ``measured_at``. A value already recorded is never replaced by a different one.
+
+        Args:
+            results: A results CSV file, or a table (a lab's output).
+            source: Name of a table's origin, for messages.
 
         Returns:
             Ids of rows that changed.
@@ -358,8 +372,13 @@ class Ledger:
         Raises:
             LedgerError: Bad cells, unknown or duplicate ids, or a conflicting value.
         """
-        source = str(results_path)
-        raw = read_table(Path(results_path), "results file")
+        if isinstance(results, pd.DataFrame):
+            source = source or "results table"
+            raw = results.apply(lambda col: col.map(_cell)).astype(str)
+            raw.columns = [str(c) for c in raw.columns]
+        else:
+            source = str(results)
+            raw = read_table(Path(results), "results file")
         allowed = ["id", "status", "notes", "measured_at"] + self.schema.targets
         for col in raw.columns:
             if col not in allowed:

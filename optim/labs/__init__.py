@@ -1,5 +1,13 @@
-"""Simulated labs (illustrative ground truths, not predictive chemistry)."""
+"""Labs: who measures a batch. Simulated labs are illustrative, not predictive chemistry."""
 
+from optim.labs.interlayer_truth import InterlayerTruth
 from optim.labs.oxychloride_truth import OxychlorideTruth
+from optim.labs.simulated import SimulatedInterlayerLab, SimulatedOxychlorideLab, simulated_lab
 
-__all__ = ["OxychlorideTruth"]
+__all__ = [
+    "InterlayerTruth",
+    "OxychlorideTruth",
+    "SimulatedInterlayerLab",
+    "SimulatedOxychlorideLab",
+    "simulated_lab",
+]
