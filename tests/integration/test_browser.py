@@ -113,7 +113,8 @@ def test_review_screen_and_rejection_in_chromium(campaign_store, tmp_path):
                       wait_until="domcontentloaded")
             page.get_by_text("4 proposal(s) by qLogNEHVI").first.wait_for()
             for ident in ("oxy-0009", "oxy-0010", "oxy-0011", "oxy-0012"):
-                assert page.get_by_role("link", name=ident).first.is_visible()
+                # the child-run links render after the description: wait, do not poll once
+                page.get_by_role("link", name=ident).first.wait_for(state="visible")
             page.screenshot(path=shots / "round_overview.png", full_page=True)
             # the round's artifacts: the proposal table and the plots
             page.goto(f"{base}/#/experiments/{exp_id}/runs/{round2.info.run_id}/artifacts",
