@@ -15,9 +15,11 @@ import torch
 from botorch.models.model import ModelList
 from botorch.utils.multi_objective.pareto import is_non_dominated
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from optim.campaign import CampaignSettings, RoundResult, measured_hypervolume
 from optim.objectives import Target
+from optim.report import prediction_interval
 from surrogates import loo_predictions
 
 __all__ = ["composition_figure", "model_check_figure", "pareto_figure", "progress_figure",
@@ -47,19 +49,20 @@ def _front_mask(values: pd.DataFrame, targets: list[Target]) -> np.ndarray:
 
 
 def _interval(batch: pd.DataFrame, t: Target) -> tuple[np.ndarray, np.ndarray]:
-    """Centre and ``2 x n`` error-bar lengths of predictions.
+    """Centre and ``2 x n`` error-bar lengths of predictions, as the terminal shows them
+    (log10-modelled targets: median and 68 % interval; others: mean ± sd)."""
+    centre, lo, hi = prediction_interval(t, batch[f"pred_{t.name}_mean"],
+                                         batch[f"pred_{t.name}_sd"])
+    return centre, np.stack([centre - lo, hi - centre])
 
-    Log10-modelled targets are stored as log-normal mean and sd; on a log axis the
-    honest bar is the median with ±1 sd in log space, recovered from those moments.
-    """
-    mean = batch[f"pred_{t.name}_mean"].to_numpy(float)
-    sd = batch[f"pred_{t.name}_sd"].to_numpy(float)
+
+def _model_label(t: Target) -> str:
+    """The target on the model's scale with its unit: ``log10(name / (unit))`` when
+    log10-modelled, else ``name [unit]``."""
     if t.transform != "log10":
-        return mean, np.stack([sd, sd])
-    var_ln = np.log1p((sd / mean) ** 2)
-    median = mean * np.exp(-var_ln / 2)
-    factor = np.exp(np.sqrt(var_ln))
-    return median, np.stack([median - median / factor, median * factor - median])
+        return t.label
+    unit = f"({t.unit})" if "/" in t.unit else t.unit
+    return f"log10({t.name} / {unit})" if unit else f"log10({t.name})"
 
 
 def pareto_figure(result: RoundResult, settings: CampaignSettings) -> Figure:
@@ -81,7 +84,7 @@ def pareto_figure(result: RoundResult, settings: CampaignSettings) -> Figure:
         (xm, xerr), (ym, yerr) = _interval(batch, a), _interval(batch, b)
         if np.isfinite(xm).all() and np.isfinite(ym).all():
             ax.errorbar(xm, ym, xerr=xerr, yerr=yerr, fmt="D", c=PROPOSED, ms=6,
-                        capsize=3, label="proposed (prediction ± 1 sd)")
+                        capsize=3, label="proposed (mean ± 1 sd; log axes: median, 68 %)")
             for ident, x, y in zip(batch["id"], xm, ym, strict=True):
                 ax.annotate(ident, (x, y), fontsize=7, xytext=(4, 4),
                             textcoords="offset points")
@@ -114,8 +117,10 @@ def _main_model(result: RoundResult) -> tuple[Target, object] | None:
 def composition_figure(result: RoundResult, settings: CampaignSettings) -> Figure | None:
     """Ternary map of the main target's predicted mean and sd over the composition.
 
-    Process parameters are held at the best measured row's values (said in the title).
-    Three precursors: the full ternary. More: the first two against the rest combined.
+    A slice: process parameters are held at the best measured row's values (said in the
+    title); measured, pending and proposed points are drawn at their compositions,
+    whatever their process settings. Three precursors: the full ternary. More: the first
+    two against the rest combined.
     ``None`` without a composition or a fitted model.
     """
     space = settings.space
@@ -152,7 +157,11 @@ def composition_figure(result: RoundResult, settings: CampaignSettings) -> Figur
     # Delaunay triangulation covers it and nothing outside it
     feasible = (space.max_violation(X) <= 1e-9).cpu().numpy()
     a, b, rest, mu, sd = (v[feasible] for v in (a, b, rest, mu, sd))
-    scale = "log10 " if target.transform == "log10" else ""
+    quantity = _model_label(target)
+    if target.transform == "log10":
+        sd_title = f"sd of predicted {quantity} [decades]"
+    else:
+        sd_title = f"sd of predicted {quantity}"
     rest_label = others[0] if len(others) == 1 else "+".join(others)
 
     def coords(rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -163,7 +172,7 @@ def composition_figure(result: RoundResult, settings: CampaignSettings) -> Figur
 
     fig = Figure(figsize=(13, 5.8))
     for k, (values, title) in enumerate(
-            [(mu, f"predicted {scale}{target.label}"), (sd, f"sd of {scale}{target.name}")]):
+            [(mu, f"predicted {quantity}"), (sd, sd_title)]):
         ax = fig.add_subplot(1, 2, k + 1, projection="ternary")
         pc = ax.tripcolor(a, b, rest, values, shading="gouraud", cmap="viridis",
                           rasterized=True)
@@ -176,16 +185,16 @@ def composition_figure(result: RoundResult, settings: CampaignSettings) -> Figur
         ):
             if len(rows):
                 ax.scatter(*coords(rows), c=colour, marker=marker, s=28, edgecolors="k",
-                           linewidths=0.6, label=label)
+                           linewidths=0.6, label=label, clip_on=False, zorder=3)
         ax.set_tlabel(f"{names[0]} (mole fraction)")
         ax.set_llabel(f"{names[1]} (mole fraction)")
         ax.set_rlabel(f"{rest_label} (mole fraction)")
         ax.set_title(title, pad=28, fontsize=10)
     fig.axes[0].legend(fontsize=8, loc="upper left", bbox_to_anchor=(-0.25, 1.1))
     held = ", ".join(f"{p.name}={best[p.name]:.3g}" for p in space.parameters)
-    fig.suptitle(f"{result.campaign} round {result.round}: composition map "
-                 f"(blank: outside the constraints)\nprocess held at the best measured row: {held}",
-                 fontsize=10)
+    fig.suptitle(f"{result.campaign} round {result.round}: composition map (blank: outside "
+                 f"the constraints)\nmodel slice at the process settings of the best measured "
+                 f"row ({best['id']}): {held}; points at their own settings", fontsize=10)
     fig.tight_layout()
     return fig
 
@@ -209,10 +218,9 @@ def model_check_figure(result: RoundResult) -> tuple[Figure, dict[str, float]] |
         ax.errorbar(observed, mean, yerr=sd, fmt="o", ms=4, capsize=2, c=FRONT)
         lo, hi = min(observed.min(), mean.min()), max(observed.max(), mean.max())
         ax.plot([lo, hi], [lo, hi], "k--", lw=0.8)
-        scale = "log10 " if t.transform == "log10" else ""
-        ax.set_xlabel(f"measured {scale}{t.label}")
-        ax.set_ylabel(f"leave-one-out predicted {scale}{t.label}")
-        unit = f" (log10 {t.unit})" if scale else f" {t.unit}"
+        ax.set_xlabel(f"measured {_model_label(t)}")
+        ax.set_ylabel(f"leave-one-out predicted {_model_label(t)}")
+        unit = " decades" if t.transform == "log10" else f" {t.unit}"
         ax.set_title(f"{t.name}: RMSE {rmse:.3g}{unit}, R² {r2:.2f}, n={len(observed)}",
                      fontsize=9)
         ax.grid(alpha=0.3)
@@ -222,9 +230,13 @@ def model_check_figure(result: RoundResult) -> tuple[Figure, dict[str, float]] |
 
 
 def progress_figure(result: RoundResult, settings: CampaignSettings) -> Figure:
-    """Hypervolume of the measured front after each round's experiments."""
+    """Hypervolume of the measured front after each round's experiments.
+
+    One point per round in the ledger; round 0 (rows added by hand) only when there are
+    such rows.
+    """
     ledger = result.ledger
-    rounds = sorted(set(ledger["round"]) | {0})
+    rounds = sorted(int(r) for r in set(ledger["round"]))
     hv = [measured_hypervolume(ledger[ledger["round"] <= r], settings) for r in rounds]
     n = [int(((ledger["round"] <= r) & (ledger["status"] == "measured")).sum())
          for r in rounds]
@@ -233,8 +245,14 @@ def progress_figure(result: RoundResult, settings: CampaignSettings) -> Figure:
     ax.plot(rounds, hv, "o-", c=FRONT)
     for r, h, m in zip(rounds, hv, n, strict=True):
         ax.annotate(f"n={m}", (r, h), fontsize=7, xytext=(0, 6), textcoords="offset points")
-    ax.set_xlabel("round (experiments proposed up to and including it; 0: added by hand)")
-    ax.set_ylabel("hypervolume of measured front\n(model scale, ref. = thresholds)")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+    ax.set_xlabel("round (experiments proposed up to and including it"
+                  + ("; 0: added by hand)" if 0 in rounds else ")"))
+    units = " × ".join("decades" if t.transform == "log10" else (t.unit or "1")
+                       for t in settings.objectives.targets)
+    ax.set_ylabel(f"hypervolume of the measured front\n(model scale: {units}; "
+                  "ref. = thresholds)")
+    ax.margins(y=0.12)
     ax.set_title(f"{result.campaign}: campaign progress")
     ax.grid(alpha=0.3)
     fig.tight_layout()

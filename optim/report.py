@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
 
 from optim.campaign import CampaignSettings, RoundResult
+from optim.objectives import Target
 
-__all__ = ["describe_round", "format_batch", "next_steps"]
+__all__ = ["describe_round", "format_batch", "next_steps", "prediction_interval"]
 
 
 def _fmt(value: float) -> str:
@@ -17,25 +19,71 @@ def _fmt(value: float) -> str:
     return f"{value:.4g}"
 
 
+def _fmt3(value: float) -> str:
+    """Three significant digits, trailing zeros kept (``1.00``, ``0.540``, ``123``)."""
+    return f"{value:#.3g}".rstrip(".") if math.isfinite(value) else "-"
+
+
+def prediction_interval(target: Target, mean: object, sd: object,
+                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Centre, low and high of predictions (68 %), from the stored ``pred_`` mean and sd.
+
+    Log10-modelled targets are stored as the mean ``m`` and sd ``s`` of a log-normal,
+    whose sd exceeds its mean when the model is unsure; their centre is the median
+    ``m / sqrt(1 + s²/m²)`` and the interval ``median * exp(±σ)`` with
+    ``σ² = ln(1 + s²/m²)`` (±1 sd in log space). Other targets: mean ± sd.
+    """
+    mean, sd = np.asarray(mean, dtype=float), np.asarray(sd, dtype=float)
+    if target.transform != "log10":
+        return mean, mean - sd, mean + sd
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = 1 + (sd / mean) ** 2
+        median = mean / np.sqrt(ratio)
+        factor = np.exp(np.sqrt(np.log(ratio)))
+    return median, median / factor, median * factor
+
+
+def _prediction(target: Target, mean: float, sd: float) -> str:
+    """A prediction in words: median (68 % interval) for log10-modelled targets, mean ± sd
+    otherwise, the value alone for targets computed exactly."""
+    if not math.isfinite(mean):
+        return "-"
+    if target.is_known:
+        return _fmt(mean)
+    if target.transform == "log10":
+        centre, lo, hi = (float(v) for v in prediction_interval(target, mean, sd))
+        return f"{_fmt3(centre)} ({_fmt3(lo)}–{_fmt3(hi)})"
+    return f"{_fmt(mean)} ± {_fmt(sd)}"
+
+
+def _legend(batch: pd.DataFrame, settings: CampaignSettings) -> str | None:
+    """What the predictions show, when a log10-modelled target has predictions."""
+    logged = [t.name for t in settings.objectives.measured if t.transform == "log10"
+              and np.isfinite(batch[f"pred_{t.name}_mean"].to_numpy(float)).any()]
+    if not logged:
+        return None
+    return (f"Predictions: median (68 % interval) for the log10-modelled {', '.join(logged)}; "
+            "mean ± sd otherwise.")
+
+
 def format_batch(result: RoundResult, settings: CampaignSettings) -> str:
-    """The proposed batch as a table: id, inputs (physical units), mean ± sd per target."""
+    """The proposed batch as a table: id, inputs (physical units), a prediction per target."""
     batch = result.batch
     table = pd.DataFrame({"id": batch["id"]})
     for name in settings.space.names:
         table[name] = batch[name].map(_fmt)
     for t in settings.objectives.targets:
         mean, sd = batch[f"pred_{t.name}_mean"], batch[f"pred_{t.name}_sd"]
-        label = f"{t.name} (pred)"
-        if t.is_known:
-            table[label] = mean.map(_fmt)
-        else:
-            table[label] = [f"{_fmt(m)} ± {_fmt(s)}" if math.isfinite(m) else "-"
-                            for m, s in zip(mean, sd, strict=True)]
+        table[f"{t.name} (pred)"] = [_prediction(t, m, s)
+                                     for m, s in zip(mean, sd, strict=True)]
     header = (f"Round {result.round} of campaign '{result.campaign}': {len(batch)} "
               f"proposal(s) by {result.strategy}\n(round seed {result.seed}, "
               f"fit {result.metrics['fit_s']:.1f} s, propose {result.metrics['propose_s']:.1f} s, "
               f"round {result.metrics['round_s']:.1f} s)")
     lines = [header, "", table.to_string(index=False)]
+    legend = _legend(batch, settings)
+    if legend:
+        lines.append(legend)
     if result.notes:
         lines += [""] + [f"note: {n}" for n in result.notes]
     return "\n".join(lines)
@@ -75,30 +123,56 @@ def describe_round(result: RoundResult, settings: CampaignSettings) -> str:
         values = measured[t.name].dropna()
         if len(values):
             best[t.name] = values.max() if t.sign > 0 else values.min()
-    aims: dict[str, list[str]] = {}
+    legend = _legend(batch, settings)
+    if legend:
+        lines.append(legend)
+    aims: dict[str, tuple[str, ...]] = {}
     for rec in batch.to_dict("records"):
-        beyond = [t.name for t in settings.objectives.measured
-                  if t.name in best and math.isfinite(rec[f"pred_{t.name}_mean"])
-                  and t.sign * (rec[f"pred_{t.name}_mean"] - best[t.name]) > 0]
+        beyond = tuple(
+            t.name for t in settings.objectives.measured if t.name in best
+            and t.sign * (prediction_interval(t, rec[f"pred_{t.name}_mean"],
+                                              rec[f"pred_{t.name}_sd"])[0] - best[t.name]) > 0)
         preds = ", ".join(
-            f"{t.name} {_fmt(rec[f'pred_{t.name}_mean'])}"
-            + ("" if t.is_known else f" ± {_fmt(rec[f'pred_{t.name}_sd'])}")
+            f"{t.name} {_prediction(t, rec[f'pred_{t.name}_mean'], rec[f'pred_{t.name}_sd'])}"
             for t in settings.objectives.targets
             if math.isfinite(rec[f"pred_{t.name}_mean"]))
         why = (f"predicted beyond the best measured {', '.join(beyond)}" if beyond else
                "fills the trade-off between measured points (or explores where the model "
                "is unsure)")
         lines.append(f"- `{rec['id']}`: {preds}; {why}.")
-        for name in beyond:
-            aims.setdefault(name, []).append(rec["id"])
+        if beyond:
+            aims[rec["id"]] = beyond
     if best:
         lines.append("Best measured so far: " + ", ".join(
             f"{k} {_fmt(v)}" for k, v in best.items()) + ".")
-    if len(aims) > 1:
-        lines.append("The batch trades " + " against ".join(
-            f"{k} ({', '.join(v)})" for k, v in aims.items()) + ".")
+    lines += _aims_in_words(aims)
     lines += [f"Note: {n}" for n in result.notes]
     lines.append("Review: compare the child runs (one per proposal) and set the tag "
                  "`decision` to `approve` or `reject` on a proposal's run; the next round "
                  "reads it into the ledger.")
     return "\n\n".join(lines)
+
+
+def _and(names: tuple[str, ...] | list[str]) -> str:
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
+def _aims_in_words(aims: dict[str, tuple[str, ...]]) -> list[str]:
+    """Sentences on which proposals aim at which objectives (predicted beyond the best).
+
+    A proposal beyond the best on several objectives improves on all of them, which is no
+    trade. The batch trades objectives only when different proposals aim at different
+    objectives: groups of proposals by the objectives they aim at, keeping the groups no
+    other group's objectives are a strict part of, so no proposal is named twice.
+    """
+    lines = [f"`{ident}` is predicted to improve on {'both ' if len(names) == 2 else ''}"
+             f"{_and(names)}." for ident, names in aims.items() if len(names) > 1]
+    groups: dict[tuple[str, ...], list[str]] = {}
+    for ident, names in aims.items():
+        groups.setdefault(names, []).append(ident)
+    kept = [names for names in groups
+            if not any(set(other) < set(names) for other in groups)]
+    if len(kept) > 1:
+        lines.append("The batch trades " + " against ".join(
+            f"{_and(names)} ({', '.join(groups[names])})" for names in kept) + ".")
+    return lines

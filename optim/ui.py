@@ -13,8 +13,28 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
 from pathlib import Path
+
+HOST = "127.0.0.1"
+PORT = 5000
+
+
+def command(uri: str) -> str:
+    """The ``python -m optim.ui`` command that opens the store at ``uri``.
+
+    The default store, ``<runs>/mlflow.db``, by ``--runs <runs>`` (relative to the
+    working directory when under it); any other store by ``--backend-store-uri``.
+    """
+    if uri.startswith("sqlite:///"):
+        path = Path(uri.removeprefix("sqlite:///")).resolve()
+        if path.name == "mlflow.db":
+            runs = path.parent
+            if runs.is_relative_to(Path.cwd()):
+                runs = runs.relative_to(Path.cwd())
+            return f"python -m optim.ui --runs {shlex.quote(str(runs))}"
+    return f"python -m optim.ui --backend-store-uri {shlex.quote(uri)}"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -24,8 +44,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--runs", default="runs", help="the campaigns' runs folder")
     parser.add_argument("--backend-store-uri", default=None,
                         help="tracking store (default sqlite:///<runs>/mlflow.db)")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=5000)
+    parser.add_argument("--host", default=HOST)
+    parser.add_argument("--port", type=int, default=PORT)
     args = parser.parse_args(argv)
     uri = args.backend_store_uri or f"sqlite:///{Path(args.runs).resolve()}/mlflow.db"
     if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).exists():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from matplotlib.collections import PathCollection
 
 from optim.campaign import plan_round, record_results
 from optim.ledger import Ledger
@@ -28,10 +29,22 @@ def test_oxychloride_round_figures(oxy, tmp_path):
     pareto = _labels(figures["plots/pareto_front.png"])
     assert any("conductivity_mS_cm [mS/cm]" in s and "cost_usd_per_L [USD/L]" in s
                for s in pareto)
-    tern = figures["plots/composition_map.png"].axes[0]
+    comp = figures["plots/composition_map.png"]
+    tern = comp.axes[0]
     assert tern.get_tlabel() == "Li2O (mole fraction)"
+    # colorbars name the log scale and the unit inside it; sd in decades
+    bars = [ax.get_ylabel() for ax in comp.axes if ax.name != "ternary"]
+    assert bars == ["predicted log10(conductivity_mS_cm / (mS/cm))",
+                    "sd of predicted log10(conductivity_mS_cm / (mS/cm)) [decades]"]
+    # points on the triangle's edges are drawn whole
+    points = [c for ax in comp.axes if ax.name == "ternary" for c in ax.collections
+              if isinstance(c, PathCollection)]
+    assert points and not any(c.get_clip_on() for c in points)
+    best = result.ledger.loc[result.ledger["conductivity_mS_cm"].idxmax(), "id"]
+    assert f"slice at the process settings of the best measured row ({best})" in \
+        comp.get_suptitle()
     check = _labels(figures["plots/model_check.png"])
-    assert any("measured log10 conductivity_mS_cm [mS/cm]" in s for s in check)
+    assert any("measured log10(conductivity_mS_cm / (mS/cm))" in s for s in check)
     assert scores["loo_rmse_retention_pct"] > 0 and np.isfinite(scores["loo_r2_"
                                                                         "conductivity_mS_cm"])
     for fig in figures.values():
@@ -45,6 +58,14 @@ def test_interlayer_figures_without_model(tmp_path):
     assert set(figures) == {"plots/pareto_front.png", "plots/progress.png"}
     assert scores == {}
     assert len(figures["plots/pareto_front.png"].axes) == 3  # three objective pairs
+    progress = figures["plots/progress.png"]
+    ax = progress.axes[0]
+    assert list(ax.lines[0].get_xdata()) == [1]  # no round 0 without hand-added rows
+    progress.canvas.draw()
+    ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
+    assert ticks == [1]  # rounds are whole numbers
+    assert ax.get_ylabel().startswith("hypervolume of the measured front\n(model scale: ")
+    assert "ref. = thresholds" in ax.get_ylabel() and "added by hand" not in ax.get_xlabel()
 
 
 @pytest.mark.slow

@@ -241,8 +241,14 @@ class MlflowTracker:
                     RunTag("decision_applied", decisions[ident])])
 
     def review_hint(self, campaign: str) -> str | None:
-        """The command that opens the UI on this store, and where to look."""
+        """The command that opens the UI on this store, and the campaign's page in it.
+
+        A tracking server is its own UI: the hint is the campaign's page there.
+        """
+        from optim import ui
+
         exp_id = self._experiment_id(campaign, create=False) if self._store_exists() else None
         page = f"#/experiments/{exp_id}/runs" if exp_id else ""
-        return (f"python -m optim.ui --backend-store-uri {self.uri}   then open "
-                f"http://127.0.0.1:5000/{page}")
+        if urlparse(self.uri).scheme in ("http", "https"):
+            return f"open {self.uri.rstrip('/')}/{page}"
+        return f"{ui.command(self.uri)}   then open http://{ui.HOST}:{ui.PORT}/{page}"

@@ -1,0 +1,164 @@
+"""What the terminal and the round description say, and the printed UI command."""
+
+from __future__ import annotations
+
+import math
+import shlex
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from optim import ui
+from optim.campaign import RoundResult
+from optim.objectives import Target
+from optim.report import describe_round, format_batch, prediction_interval
+from optim.tracking import MlflowTracker
+from tests.conftest import make_settings
+
+COND, RET, COST = "conductivity_mS_cm", "retention_pct", "cost_usd_per_L"
+
+
+def _lognormal(median: float, sigma_ln: float) -> tuple[float, float]:
+    """Mean and sd of the log-normal with this median and log-space sd."""
+    mean = median * math.exp(sigma_ln**2 / 2)
+    return mean, mean * math.sqrt(math.expm1(sigma_ln**2))
+
+
+@pytest.fixture
+def settings(tmp_path):
+    return make_settings("oxychloride", tmp_path / "runs")
+
+
+def _result(settings, preds: dict[str, tuple[tuple[float, float], tuple[float, float]]],
+            ) -> RoundResult:
+    """A round whose measured best is conductivity 1.0 mS/cm and retention 90 %, with one
+    proposal per entry of ``preds``: id to ((conductivity mean, sd), (retention mean, sd))
+    as the ledger stores them (conductivity: log-normal mean and sd)."""
+    ledger = pd.DataFrame({"id": ["oxy-0001", "oxy-0002"], "round": [1, 1],
+                           "status": ["measured", "measured"],
+                           COND: [1.0, 0.2], RET: [80.0, 90.0]})
+    rows = []
+    for ident, ((c_mean, c_sd), (r_mean, r_sd)) in preds.items():
+        rows.append({"id": ident, "Li2O": 0.5, "ZrCl4": 0.2, "AlCl3": 0.3,
+                     "anneal_temperature_C": 200.0, "milling_time_h": 10.0,
+                     f"pred_{COND}_mean": c_mean, f"pred_{COND}_sd": c_sd,
+                     f"pred_{RET}_mean": r_mean, f"pred_{RET}_sd": r_sd,
+                     f"pred_{COST}_mean": 30.0, f"pred_{COST}_sd": 0.0})
+    return RoundResult(
+        campaign="oxychloride", round=2, strategy="qLogNEHVI", batch=pd.DataFrame(rows),
+        ledger=ledger, ledger_path=settings.ledger_path,
+        metrics={"fit_s": 0.1, "propose_s": 0.2, "round_s": 0.3}, notes=[], seed=2,
+        inputs=settings.space.names, targets=[COND, RET])
+
+
+def test_prediction_interval_recovers_the_lognormal_median_and_68_percent():
+    log = Target(COND, "maximize", 1.0, unit="mS/cm", transform="log10")
+    mean, sd = _lognormal(2.0, 0.5)  # sd > mean/2: the mean alone misleads
+    centre, lo, hi = prediction_interval(log, [mean, math.nan], [sd, 1.0])
+    np.testing.assert_allclose([centre[0], lo[0], hi[0]],
+                               [2.0, 2.0 * math.exp(-0.5), 2.0 * math.exp(0.5)])
+    assert math.isnan(centre[1])
+    assert prediction_interval(log, 3.0, 0.0)[0] == pytest.approx(3.0)  # certain
+    lin = Target(RET, "maximize", 80.0, unit="%")
+    np.testing.assert_allclose(prediction_interval(lin, [88.0], [3.0]), [[88.0], [85.0], [91.0]])
+
+
+def test_batch_table_shows_median_and_interval_of_log_targets(settings):
+    mean, sd = _lognormal(2.1, 0.5)
+    assert sd > mean / 2
+    table = format_batch(_result(settings, {"oxy-0003": ((mean, sd), (88.0, 3.0))}),
+                         settings)
+    row = next(line for line in table.splitlines() if line.startswith("oxy-0003"))
+    assert "2.10 (1.27–3.46)" in row and "88 ± 3" in row and f"{mean:.4g}" not in row
+    assert ("median (68 % interval) for the log10-modelled conductivity_mS_cm; mean ± sd "
+            "otherwise") in table
+
+
+def test_description_shows_medians_and_judges_by_them(settings):
+    # mean 1.2 is beyond the best 1.0, the median (0.51) is not
+    mean, sd = _lognormal(0.51, 1.3)
+    assert mean > 1.0
+    text = describe_round(_result(settings, {"oxy-0003": ((mean, sd), (85.0, 2.0))}),
+                          settings)
+    assert "conductivity_mS_cm 0.510 (0.139–1.87)" in text
+    assert "predicted beyond" not in text and "fills the trade-off" in text
+
+
+def test_one_proposal_improving_two_objectives_is_no_trade(settings):
+    text = describe_round(_result(settings, {
+        "oxy-0003": (_lognormal(2.0, 0.2), (95.0, 1.0)),   # beyond both
+        "oxy-0004": (_lognormal(1.5, 0.2), (85.0, 1.0)),   # beyond conductivity only
+    }), settings)
+    assert "`oxy-0003` is predicted to improve on both conductivity_mS_cm and " \
+           "retention_pct." in text
+    assert "trades" not in text
+
+
+def test_different_proposals_aiming_at_different_objectives_trade(settings):
+    text = describe_round(_result(settings, {
+        "oxy-0003": (_lognormal(2.0, 0.2), (85.0, 1.0)),   # conductivity
+        "oxy-0004": (_lognormal(0.5, 0.2), (95.0, 1.0)),   # retention
+        "oxy-0005": (_lognormal(2.0, 0.2), (95.0, 1.0)),   # both
+        "oxy-0006": (_lognormal(1.5, 0.2), (80.0, 1.0)),   # conductivity
+    }), settings)
+    assert ("The batch trades conductivity_mS_cm (oxy-0003, oxy-0006) against "
+            "retention_pct (oxy-0004).") in text
+    assert "`oxy-0005` is predicted to improve on both" in text
+
+
+def _ui_main(argv: list[str], monkeypatch) -> list[str]:
+    """The ``mlflow ui`` command line ``python -m optim.ui argv`` would exec."""
+    import mlflow.tracking
+
+    class Client:
+        def __init__(self, uri):
+            pass
+
+        def search_experiments(self):
+            return []
+
+    class Exec(Exception):
+        pass
+
+    def execve(path, args, env):
+        raise Exec(args)
+
+    monkeypatch.setattr(mlflow.tracking, "MlflowClient", Client)
+    monkeypatch.setattr(ui.os, "execve", execve)
+    with pytest.raises(Exec) as exc:
+        ui.main(argv)
+    return exc.value.args[0]
+
+
+@pytest.mark.parametrize("where", ["runs", "elsewhere"])
+def test_printed_ui_command_opens_this_store_on_the_printed_port(where, tmp_path,
+                                                                  monkeypatch):
+    work = tmp_path.resolve() / "work"
+    runs = work / "runs" if where == "runs" else tmp_path.resolve() / "data" / "campaigns"
+    for folder in (work, runs):
+        folder.mkdir(parents=True, exist_ok=True)
+    (runs / "mlflow.db").touch()
+    monkeypatch.chdir(work)
+    monkeypatch.setattr(MlflowTracker, "_experiment_id", lambda self, name, create: "1")
+    uri = f"sqlite:///{runs}/mlflow.db"
+    hint = MlflowTracker(uri, runs / "mlartifacts").review_hint("oxychloride")
+    command, url = hint.split("   then open ")
+    assert command == ("python -m optim.ui --runs runs" if where == "runs"
+                       else f"python -m optim.ui --runs {runs}")
+    args = _ui_main(shlex.split(command)[3:], monkeypatch)
+    assert args[args.index("--backend-store-uri") + 1] == uri
+    assert url == f"http://127.0.0.1:{args[args.index('--port') + 1]}/#/experiments/1/runs"
+
+
+def test_other_stores_by_uri_and_servers_by_their_page(tmp_path, monkeypatch):
+    store = tmp_path / "team.db"
+    store.touch()
+    monkeypatch.setattr(MlflowTracker, "_experiment_id", lambda self, name, create: None)
+    hint = MlflowTracker(f"sqlite:///{store}", tmp_path).review_hint("oxychloride")
+    assert hint == (f"python -m optim.ui --backend-store-uri sqlite:///{store}   then open "
+                    "http://127.0.0.1:5000/")
+    monkeypatch.setattr(MlflowTracker, "_experiment_id", lambda self, name, create: "7")
+    server = MlflowTracker("http://mlflow.lab:5000/", tmp_path)
+    assert server.review_hint("oxychloride") == \
+        "open http://mlflow.lab:5000/#/experiments/7/runs"
