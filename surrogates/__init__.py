@@ -2,11 +2,14 @@
 
 from surrogates.base import Surrogate, validate_training_data
 from surrogates.exceptions import InputDataError, SurrogateError
+from surrogates.forest import ForestModel, ForestSurrogate
 from surrogates.gp import GPSurrogate
 from surrogates.known import known_model
 from surrogates.validation import loo_predictions
 
 __all__ = [
+    "ForestModel",
+    "ForestSurrogate",
     "GPSurrogate",
     "InputDataError",
     "Surrogate",

@@ -18,6 +18,8 @@ class Surrogate(Protocol):
     """Builds a fitted single-output botorch model from training tensors."""
 
     min_measurements: int
+    # False: the model has no useful gradient, so candidates come from a finite set
+    differentiable: bool
 
     def fit(self, train_X: Tensor, train_Y: Tensor, bounds: Tensor) -> Model:
         """Fit a model.

@@ -30,6 +30,8 @@ class GPSurrogate:
     """
 
     min_measurements: int = 3
+    # gradient-based acquisition optimization applies (see ForestSurrogate)
+    differentiable = True
 
     def __post_init__(self) -> None:
         if self.min_measurements < 2:

@@ -16,7 +16,7 @@ from botorch.acquisition.multi_objective.parego import qLogNParEGO as BotorchQLo
 from botorch.acquisition.objective import GenericMCObjective
 from botorch.exceptions.warnings import OptimizationWarning
 from botorch.models.model import Model
-from botorch.optim.optimize import optimize_acqf, optimize_acqf_list
+from botorch.optim.optimize import optimize_acqf, optimize_acqf_discrete, optimize_acqf_list
 from botorch.sampling.get_sampler import get_sampler
 from botorch.utils.sampling import sample_simplex
 from linear_operator.utils.warnings import NumericalWarning
@@ -32,6 +32,7 @@ from optim.acquisition.specs import (
 from optim.exceptions import CandidateGenerationError
 from optim.objectives import Target
 from optim.search_space import SearchSpace
+from optim.search_space.pool import pick_spread
 
 __all__ = ["propose", "reference_point", "snap_to_bounds"]
 
@@ -93,8 +94,14 @@ def propose(
     optimizer: OptimizerSpec,
     seed: int,
     notes: list[str] | None = None,
+    choices: Tensor | None = None,
 ) -> tuple[Tensor, float | None]:
     """Propose ``q`` feasible candidates.
+
+    With ``choices`` (a pool campaign's available rows, or a dense feasible sample for
+    a model without gradients) the batch is picked from them by botorch's
+    ``optimize_acqf_discrete`` (greedy, one candidate at a time, earlier picks
+    pending); otherwise by gradient-based ``optimize_acqf`` under the constraints.
 
     Args:
         model: Model with one output per entry of ``targets`` (model scale).
@@ -107,6 +114,8 @@ def propose(
         optimizer: ``optimize_acqf`` settings.
         seed: Seed for the sampler and the scalarization weights.
         notes: Where optimizer warnings are reported in words.
+        choices: ``c x d`` encoded feasible candidates to pick from (``c >= q``), or
+            ``None`` for continuous optimization.
 
     Returns:
         ``q x d`` encoded candidates satisfying every bound and constraint, and the
@@ -119,11 +128,13 @@ def propose(
     ineq, eq = space.botorch_constraints(**tkwargs)
     if isinstance(spec, QuasiRandom):
         existing = X_baseline if X_pending is None else torch.cat([X_baseline, X_pending])
+        if choices is not None:
+            return pick_spread(choices, q, seed, bounds, existing=existing), None
         return space.space_filling(q, seed, existing=existing, **tkwargs), None
 
     with _optimizer_warnings(notes):
         X, acqf = _optimize(model, targets, X_baseline, X_pending, q, spec, optimizer,
-                            seed, bounds, ineq, eq, tkwargs)
+                            seed, bounds, ineq, eq, tkwargs, choices)
         X = snap_to_bounds(X.detach(), bounds)
         with torch.no_grad():
             value = float(acqf(X.unsqueeze(0)).exp())  # log-EI family: exp gives the EI
@@ -137,8 +148,33 @@ def propose(
     return X, value
 
 
+def _maximize(acqf, q, optimizer, opt_kwargs, choices):
+    """``optimize_acqf`` over the polytope, or ``optimize_acqf_discrete`` over choices."""
+    if choices is not None:
+        X, _ = optimize_acqf_discrete(acqf, q=q, choices=choices, unique=True)
+        return X
+    X, _ = optimize_acqf(acqf, q=q, sequential=optimizer.sequential, **opt_kwargs)
+    return X
+
+
+def _maximize_list(acqfs, optimizer, opt_kwargs, choices):
+    """One candidate per acquisition function, earlier ones pending for later ones."""
+    if choices is None:
+        X, _ = optimize_acqf_list(acqfs, **opt_kwargs)
+        return X
+    picked: list[Tensor] = []
+    base_pending = acqfs[0].X_pending
+    for acqf in acqfs:
+        pending = [p for p in (base_pending, *picked) if p is not None]
+        acqf.set_X_pending(torch.cat(pending) if pending else None)
+        X, _ = optimize_acqf_discrete(acqf, q=1, choices=choices, unique=True,
+                                      X_avoid=torch.cat(picked) if picked else None)
+        picked.append(X)
+    return torch.cat(picked)
+
+
 def _optimize(model, targets, X_baseline, X_pending, q, spec, optimizer, seed, bounds,
-              ineq, eq, tkwargs):
+              ineq, eq, tkwargs, choices=None):
     """Build the acquisition function and optimize it; returns ``(X, acqf)``."""
     signs = torch.tensor([t.sign for t in targets], **tkwargs)
     sample_shape = torch.Size([spec.mc_samples])
@@ -158,7 +194,7 @@ def _optimize(model, targets, X_baseline, X_pending, q, spec, optimizer, seed, b
             model, X_baseline, sampler=sampler, objective=objective,
             X_pending=X_pending, prune_baseline=True, cache_root=False,
         )
-        X, _ = optimize_acqf(acqf, q=q, sequential=optimizer.sequential, **opt_kwargs)
+        X = _maximize(acqf, q, optimizer, opt_kwargs, choices)
     elif isinstance(spec, qLogNoisyExpectedHypervolumeImprovement):
         acqf = BotorchQLogNEHVI(
             model,
@@ -170,7 +206,7 @@ def _optimize(model, targets, X_baseline, X_pending, q, spec, optimizer, seed, b
             prune_baseline=spec.prune_baseline,
             cache_root=False,
         )
-        X, _ = optimize_acqf(acqf, q=q, sequential=optimizer.sequential, **opt_kwargs)
+        X = _maximize(acqf, q, optimizer, opt_kwargs, choices)
     elif isinstance(spec, qLogNParEGO):
         weights = sample_simplex(len(targets), n=q, seed=seed, **tkwargs)
         acqfs = [
@@ -181,7 +217,7 @@ def _optimize(model, targets, X_baseline, X_pending, q, spec, optimizer, seed, b
             )
             for w in weights
         ]
-        X, _ = optimize_acqf_list(acqfs, **opt_kwargs)
+        X = _maximize_list(acqfs, optimizer, opt_kwargs, choices)
         acqf = acqfs[0]
     else:  # pragma: no cover - specs are a closed set
         raise CandidateGenerationError(f"unknown acquisition spec {spec!r}")

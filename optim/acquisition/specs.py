@@ -65,7 +65,14 @@ class qLogNParEGO:  # noqa: N801 (botorch's name)
 
 @dataclass(frozen=True)
 class QuasiRandom:
-    """Baseline: space-filling feasible points, ignoring every model."""
+    """Baseline: space-filling feasible points, ignoring every model.
+
+    Args:
+        mc_samples: Unused; accepted so that overrides shared by every strategy
+            (``debug=smoke``, benchmark sweeps) apply to this one too.
+    """
+
+    mc_samples: int | None = None
 
     @property
     def name(self) -> str:
@@ -86,13 +93,16 @@ class OptimizerSpec:
         maxiter: Iteration cap of each scipy run (SLSQP under constraints).
         sequential: Build the batch greedily, one candidate at a time (much faster
             than joint optimization of q candidates; see STACK-NOTES.md).
+        discrete_candidates: Feasible points sampled from the space when the surrogate
+            has no gradient (forests): the batch is picked from them.
     """
 
     num_restarts: int = 4
     raw_samples: int = 256
     maxiter: int = 200
     sequential: bool = True
+    discrete_candidates: int = 2048
 
     def __post_init__(self) -> None:
-        for field in ("num_restarts", "raw_samples", "maxiter"):
+        for field in ("num_restarts", "raw_samples", "maxiter", "discrete_candidates"):
             _positive(field, getattr(self, field), "acq_optimizer")

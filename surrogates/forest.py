@@ -1,0 +1,134 @@
+"""Tree-ensemble surrogate: a scikit-learn forest as a botorch ``EnsembleModel``.
+
+Each tree is one ensemble member, so the posterior at ``X`` is the spread of the trees'
+predictions (botorch's ``EnsemblePosterior``); Monte-Carlo acquisition functions sample
+members. Trees are piecewise constant (no useful gradient), so candidates are chosen
+from a finite set (``optimize_acqf_discrete``); see ``optim.acquisition``.
+
+Liang et al. (npj Comput. Mater. 7, 188, 2021) found random forests about as
+sample-efficient as GPs with one length scale per input on five materials datasets.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from botorch.models.ensemble import EnsembleModel
+from sklearn.base import clone
+from sklearn.ensemble import ExtraTreesRegressor, RandomForestRegressor
+from torch import Tensor
+
+from surrogates.base import validate_training_data
+from surrogates.exceptions import InputDataError
+
+__all__ = ["ForestModel", "ForestSurrogate"]
+
+KINDS = {"random_forest": RandomForestRegressor, "extra_trees": ExtraTreesRegressor}
+
+
+class ForestModel(EnsembleModel):
+    """A fitted forest; ``forward`` gives every tree's prediction.
+
+    Args:
+        forest: Fitted scikit-learn forest (single output).
+        bounds: ``2 x d`` input bounds the forest was fitted on (inputs are scaled to
+            the unit cube with them before prediction, as in fitting).
+        train_X: ``n x d`` training inputs (kept for model checks).
+        train_Y: ``n x 1`` training targets.
+    """
+
+    def __init__(self, forest, bounds: Tensor, train_X: Tensor, train_Y: Tensor) -> None:
+        super().__init__()
+        self.forest = forest
+        self._num_outputs = 1
+        self.register_buffer("bounds", bounds)
+        self.train_X, self.train_Y = train_X, train_Y
+
+    def _scale(self, X: Tensor) -> np.ndarray:
+        lo, hi = self.bounds
+        return ((X - lo) / (hi - lo).clamp_min(1e-12)).detach().cpu().numpy()
+
+    def forward(self, X: Tensor) -> Tensor:
+        """``batch x n x d`` in, ``batch x s x n x 1`` out (``s`` = number of trees)."""
+        batch, (n, d) = X.shape[:-2], X.shape[-2:]
+        flat = self._scale(X.reshape(-1, d))
+        preds = np.stack([tree.predict(flat) for tree in self.forest.estimators_])
+        values = torch.as_tensor(preds, dtype=X.dtype, device=X.device)  # s x (batch*n)
+        s = values.shape[0]
+        values = values.reshape(s, *batch, n).movedim(0, -2)  # batch x s x n
+        return values.unsqueeze(-1)
+
+    def refit_without(self, index: int) -> ForestModel:
+        """The same forest settings fitted without training row ``index`` (model checks)."""
+        keep = torch.arange(self.train_X.shape[0]) != index
+        X, Y = self.train_X[keep], self.train_Y[keep]
+        forest = clone(self.forest)
+        forest.fit(self._scale(X), Y.squeeze(-1).cpu().numpy())
+        return ForestModel(forest, self.bounds, X, Y)
+
+
+@dataclass(frozen=True)
+class ForestSurrogate:
+    """Random forest or extra trees; uncertainty = spread over the trees.
+
+    Args:
+        kind: ``random_forest`` (bootstrap samples) or ``extra_trees`` (random splits).
+        n_estimators: Trees in the ensemble (ensemble members of the posterior).
+        min_samples_leaf: Smallest leaf; larger values smooth the prediction.
+        max_features: Fraction of inputs tried at each split.
+        random_state: Seed of the forest; ``None`` draws it from torch's generator,
+            which each round seeds from the campaign seed (reproducible per round).
+        min_measurements: Fewest observations worth fitting a model to.
+    """
+
+    kind: str = "random_forest"
+    n_estimators: int = 100
+    min_samples_leaf: int = 1
+    max_features: float = 1.0
+    random_state: int | None = None
+    min_measurements: int = 3
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise InputDataError(f"surrogate kind={self.kind!r}; expected one of "
+                                 f"{sorted(KINDS)}.")
+        for name in ("n_estimators", "min_samples_leaf", "min_measurements"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < (2 if name == "n_estimators" else 1):
+                raise InputDataError(f"surrogate {name}={value!r}; expected a whole number "
+                                     f">= {2 if name == 'n_estimators' else 1}.")
+        if not 0 < float(self.max_features) <= 1:
+            raise InputDataError(f"surrogate max_features={self.max_features!r}; expected a "
+                                 "fraction in (0, 1].")
+
+    # trees have no useful gradient: the acquisition is optimized over a finite set
+    differentiable = False
+
+    def fit(self, train_X: Tensor, train_Y: Tensor, bounds: Tensor) -> ForestModel:
+        """Fit the forest on inputs scaled to the unit cube.
+
+        Args:
+            train_X: ``n x d`` encoded inputs, float64.
+            train_Y: ``n x 1`` targets on model scale, float64.
+            bounds: ``2 x d`` encoded bounds.
+
+        Returns:
+            The fitted ``ForestModel``.
+        """
+        validate_training_data(train_X, train_Y, bounds)
+        if train_X.shape[0] < self.min_measurements:
+            raise InputDataError(
+                f"{train_X.shape[0]} observations; need at least {self.min_measurements}."
+            )
+        seed = self.random_state
+        if seed is None:
+            seed = int(torch.randint(2**31 - 1, (1,)))
+        forest = KINDS[self.kind](
+            n_estimators=self.n_estimators, min_samples_leaf=self.min_samples_leaf,
+            max_features=float(self.max_features), random_state=seed, n_jobs=1,
+        )
+        model = ForestModel(forest, bounds, train_X, train_Y)
+        forest.fit(model._scale(train_X), train_Y.squeeze(-1).cpu().numpy())
+        return model

@@ -1,0 +1,88 @@
+"""The tree-ensemble surrogate as a botorch EnsembleModel."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from botorch.models.model import ModelList
+from botorch.posteriors.ensemble import EnsemblePosterior
+
+from surrogates import ForestSurrogate, GPSurrogate, InputDataError, loo_predictions
+
+TK = {"dtype": torch.float64}
+
+
+def _data(n: int = 24, d: int = 3):
+    gen = torch.Generator().manual_seed(0)
+    X = torch.rand(n, d, generator=gen, **TK)
+    Y = (torch.sin(6 * X[:, :1]) + X[:, 1:2]).to(**TK)
+    bounds = torch.tensor([[0.0] * d, [1.0] * d], **TK)
+    return X, Y, bounds
+
+
+@pytest.mark.parametrize("kind", ["random_forest", "extra_trees"])
+def test_forward_is_batch_x_members_x_n_x_m(kind):
+    X, Y, bounds = _data()
+    model = ForestSurrogate(kind=kind, n_estimators=30, random_state=0).fit(X, Y, bounds)
+    out = model(torch.rand(5, 4, 3, **TK))
+    assert out.shape == (5, 30, 4, 1)  # batch x s x n x m
+    post = model.posterior(torch.rand(7, 3, **TK))
+    assert isinstance(post, EnsemblePosterior)
+    assert post.mean.shape == (7, 1) and post.variance.shape == (7, 1)
+    # the posterior mean is the mean over the trees (tolerance: float64 round-off)
+    Xt = torch.rand(7, 3, **TK)
+    torch.testing.assert_close(model.posterior(Xt).mean, model(Xt).mean(-3), rtol=0,
+                               atol=1e-12)
+
+
+def test_fits_the_data_and_spreads_away_from_it():
+    X, Y, bounds = _data(60)
+    model = ForestSurrogate(n_estimators=100, random_state=0).fit(X, Y, bounds)
+    Xt = torch.rand(200, 3, generator=torch.Generator().manual_seed(1), **TK)
+    Yt = torch.sin(6 * Xt[:, :1]) + Xt[:, 1:2]
+    post = model.posterior(Xt)
+    rmse = float((post.mean - Yt).pow(2).mean().sqrt())
+    assert rmse < 0.35 * float(Yt.std())  # it learned the function, not the mean
+    assert float(post.variance.min()) > 0  # bootstrap trees disagree off the data
+
+
+def test_same_seed_same_model_and_round_seed_drives_default():
+    X, Y, bounds = _data()
+    Xt = torch.rand(9, 3, **TK)
+    a = ForestSurrogate(random_state=3).fit(X, Y, bounds).posterior(Xt).mean
+    b = ForestSurrogate(random_state=3).fit(X, Y, bounds).posterior(Xt).mean
+    torch.testing.assert_close(a, b, rtol=0, atol=0)
+    torch.manual_seed(11)
+    c = ForestSurrogate().fit(X, Y, bounds).posterior(Xt).mean
+    torch.manual_seed(11)
+    d = ForestSurrogate().fit(X, Y, bounds).posterior(Xt).mean
+    torch.testing.assert_close(c, d, rtol=0, atol=0)
+
+
+def test_model_list_with_a_gp_gives_joint_mean_and_variance():
+    X, Y, bounds = _data()
+    gp = GPSurrogate().fit(X, Y, bounds)
+    forest = ForestSurrogate(n_estimators=20, random_state=0).fit(X, -Y, bounds)
+    post = ModelList(gp, forest).posterior(torch.rand(6, 3, **TK))
+    assert post.mean.shape == (6, 2) and post.variance.shape == (6, 2)
+    assert torch.isfinite(post.variance).all()
+
+
+def test_leave_one_out_refits_without_the_row():
+    X, Y, bounds = _data(15)
+    model = ForestSurrogate(n_estimators=40, random_state=0).fit(X, Y, bounds)
+    observed, mean, sd = loo_predictions(model)
+    assert observed.shape == mean.shape == sd.shape == (15,)
+    torch.testing.assert_close(observed, Y.squeeze(-1), rtol=0, atol=0)
+    # left-out rows are predicted, not remembered: some error, finite everywhere
+    assert float((mean - observed).abs().max()) > 1e-6 and torch.isfinite(sd).all()
+
+
+@pytest.mark.parametrize(("kwargs", "match"), [
+    ({"kind": "boosted"}, "kind='boosted'"),
+    ({"n_estimators": 1}, "n_estimators=1"),
+    ({"max_features": 0.0}, "max_features=0.0"),
+])
+def test_bad_settings_are_named(kwargs, match):
+    with pytest.raises(InputDataError, match=match):
+        ForestSurrogate(**kwargs)
