@@ -28,11 +28,14 @@ from optim.acquisition import (
     propose,
     reference_point,
 )
-from optim.exceptions import ConfigError, LedgerError
+from optim.exceptions import CandidateGenerationError, ConfigError, LedgerError
 from optim.ledger import Ledger, LedgerSchema, now
 from optim.objectives import Objectives, Target
 from optim.search_space import SearchSpace
+from optim.search_space.pool import CandidatePool, pick_random, pick_spread
 from surrogates import GPSurrogate, Surrogate, known_model
+
+INITIAL_METHODS = ("space_filling", "random")
 
 __all__ = ["CampaignSettings", "RoundResult", "decide", "measured_hypervolume",
            "plan_round", "record_results"]
@@ -55,6 +58,10 @@ class CampaignSettings:
         seed: Base seed; each round derives its own from it and the round number.
         device: Torch device for models and optimization.
         id_prefix: Prefix of experiment ids.
+        pool: For a pool campaign, the finite table of candidates; proposals come only
+            from its rows not yet in the ledger.
+        initial_method: ``space_filling`` (centroidal design) or ``random`` (uniform
+            over the feasible space or the pool) for the initial design.
     """
 
     name: str
@@ -69,8 +76,14 @@ class CampaignSettings:
     seed: int = 0
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     id_prefix: str = "exp"
+    pool: CandidatePool | None = None
+    initial_method: str = "space_filling"
 
     def __post_init__(self) -> None:
+        if self.initial_method not in INITIAL_METHODS:
+            raise ConfigError(f"config key initial_design.method: value="
+                              f"{self.initial_method!r}; expected one of "
+                              f"{list(INITIAL_METHODS)}.")
         for name in ("batch_size", "n_initial"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
@@ -202,6 +215,47 @@ def _predict(model: Model | None, targets: list[Target], X: Tensor,
     return out
 
 
+def _discrete(settings: CampaignSettings) -> bool:
+    """Whether candidates come from a finite set (a pool, or a model without gradients)."""
+    return settings.pool is not None or not getattr(settings.surrogate, "differentiable",
+                                                     True)
+
+
+def _choices(settings: CampaignSettings, ledger: Ledger, seed: int,
+             notes: list[str]) -> Tensor | None:
+    """The finite candidate set of this round, or ``None`` for a continuous space.
+
+    Pool campaigns: the pool's rows not yet in the ledger (whatever their status).
+    Surrogates without gradients: a dense uniform sample of the feasible space.
+    """
+    tk = settings.tkwargs
+    if settings.pool is not None:
+        choices = settings.pool.available(settings.space, ledger.frame, **tk)
+        if len(choices) == 0:
+            raise CandidateGenerationError(
+                f"every candidate of the pool {settings.pool.path} "
+                f"({len(settings.pool.frame)} rows) is already in the ledger "
+                f"{settings.ledger_path}. Fix: add candidates to the pool file.")
+        return choices
+    if not _discrete(settings):
+        return None
+    return settings.space.sample(settings.optimizer.discrete_candidates, seed, **tk)
+
+
+def _spread(settings: CampaignSettings, q: int, seed: int, existing: Tensor,
+            choices: Tensor | None, method: str = "space_filling") -> Tensor:
+    """``q`` model-free candidates: spread out, or uniformly random."""
+    tk = settings.tkwargs
+    space = settings.space
+    if settings.pool is not None:
+        if method == "random":
+            return pick_random(choices, q, seed)
+        return pick_spread(choices, q, seed, space.bounds(**tk), existing=existing)
+    if method == "random":
+        return space.sample(q, seed, **tk)
+    return space.space_filling(q, seed, existing=existing, **tk)
+
+
 def plan_round(settings: CampaignSettings,
                decisions: dict[str, str] | None = None) -> RoundResult:
     """Plan the next round and append it to the ledger.
@@ -245,6 +299,7 @@ def plan_round(settings: CampaignSettings,
         X_all = space.encode(ledger.frame, **tk)
         X_pending = space.encode(avoid, **tk) if len(avoid) else None
         n_missing = settings.n_initial - len(active)
+        choices = _choices(settings, ledger, seed, notes)
         model: Model | None = None
         targets: list[Target] = []
         t_fit = time.perf_counter()
@@ -254,26 +309,35 @@ def plan_round(settings: CampaignSettings,
                 model = ModelList(*models)
         metrics["fit_s"] = time.perf_counter() - t_fit
         t_acq = time.perf_counter()
+        q = n_missing if n_missing > 0 else settings.batch_size
+        if choices is not None and len(choices) < q:
+            notes.append(f"only {len(choices)} candidate(s) left in the pool: proposing "
+                         f"{len(choices)} instead of {q}.")
+            q = len(choices)
         if n_missing > 0:
-            strategy, source, q = "initial design (space-filling)", "initial", n_missing
-            X = space.space_filling(q, seed, existing=X_all, **tk)
+            method = settings.initial_method.replace("_", "-")
+            strategy, source = f"initial design ({method})", "initial"
+            X = _spread(settings, q, seed, X_all, choices, settings.initial_method)
         elif model is None and not isinstance(settings.acquisition, QuasiRandom):
-            strategy, source, q = "space-filling (no target has enough data)", "initial", \
-                settings.batch_size
+            strategy, source = "space-filling (no target has enough data)", "initial"
             notes.append("No measured target has enough data for a model yet: proposing "
                          "more space-filling experiments. Record results for model-based "
                          "proposals.")
-            X = space.space_filling(q, seed, existing=X_all, **tk)
+            X = _spread(settings, q, seed, X_all, choices)
         elif isinstance(settings.acquisition, QuasiRandom):
-            strategy, source, q = "quasi-random", "random", settings.batch_size
-            X = space.space_filling(q, seed, existing=X_all, **tk)
+            strategy, source = "quasi-random", "random"
+            X = _spread(settings, q, seed, X_all, choices)
         else:
-            q = settings.batch_size
             names = ", ".join(t.name for t in targets)
-            strategy = f"{settings.acquisition.name} over {names}"
+            # one objective: every model-based spec reduces to qLogNEI (see propose)
+            acq_name = settings.acquisition.name if len(targets) > 1 else "qLogNEI"
+            strategy = f"{acq_name} over {names}"
+            if settings.pool is not None:
+                strategy += f" (pool of {len(choices)} candidates)"
             source = "bo"
             X, acq_value = propose(model, targets, space, X_baseline, X_pending, q,
-                                   settings.acquisition, settings.optimizer, seed, notes)
+                                   settings.acquisition, settings.optimizer, seed, notes,
+                                   choices=choices if _discrete(settings) else None)
             metrics["expected_improvement"] = acq_value if acq_value is not None else math.nan
         metrics["propose_s"] = time.perf_counter() - t_acq
         batch = space.decode(X)

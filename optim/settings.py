@@ -19,6 +19,7 @@ from optim.exceptions import ConfigError
 from optim.objectives import Objectives, Target
 from optim.search_space import CompositionParameter, NumericalParameter, SearchSpace
 from optim.search_space.constraints import constraints_from_config
+from optim.search_space.pool import CandidatePool
 from surrogates import Surrogate
 
 __all__ = ["KNOWN_FORMULAS", "resolve_device", "settings_from_config"]
@@ -151,6 +152,8 @@ def settings_from_config(
     space = _space(cfg, source)
     objectives = _objectives(cfg, space, source)
     init = cfg.get("initial_design", {}) or {}
+    pool_path = (cfg.get("search_space") or {}).get("pool")
+    pool = CandidatePool.load(pool_path, space, source) if pool_path else None
     return CampaignSettings(
         name=str(cfg["campaign_name"]),
         space=space,
@@ -164,4 +167,6 @@ def settings_from_config(
         seed=int(cfg.get("seed", 0)),
         device=resolve_device(str(cfg.get("device", "auto"))),
         id_prefix=str(cfg.get("id_prefix", "exp")),
+        pool=pool,
+        initial_method=str(init.get("method", "space_filling")),
     )

@@ -2,12 +2,15 @@
 
 from optim.labs.interlayer_truth import InterlayerTruth
 from optim.labs.oxychloride_truth import OxychlorideTruth
+from optim.labs.replay import ReplayLab, average_replicates
 from optim.labs.simulated import SimulatedInterlayerLab, SimulatedOxychlorideLab, simulated_lab
 
 __all__ = [
     "InterlayerTruth",
     "OxychlorideTruth",
+    "ReplayLab",
     "SimulatedInterlayerLab",
     "SimulatedOxychlorideLab",
+    "average_replicates",
     "simulated_lab",
 ]

@@ -1,0 +1,168 @@
+"""Pool campaigns: the candidates are a finite table (a CSV of available materials).
+
+A lab with a fixed library of precursors or samples can only run what it has. The pool
+file holds one column per input of the search space (extra columns, such as a
+material's name or old measurements, are kept but not used as inputs); rows that repeat
+the same inputs count once. Every row is validated like a ledger row (number, finite,
+within bounds, constraints), and proposals come only from rows not yet in the ledger.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.cluster import KMeans
+from torch import Tensor
+
+from optim.exceptions import ConfigError, LedgerError, where
+from optim.search_space.space import SearchSpace
+
+__all__ = ["CandidatePool", "pick_spread", "resolve_path"]
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+MATCH_TOLERANCE = 1e-9  # relative to each input's range
+
+
+def resolve_path(path: str | Path) -> Path:
+    """An absolute path; a relative one is tried against the working directory, then
+    against the project folder (the one holding ``configs/``)."""
+    path = Path(path).expanduser()
+    if path.is_absolute() or path.exists():
+        return path.resolve()
+    return (PROJECT_ROOT / path).resolve()
+
+
+@dataclass(frozen=True)
+class CandidatePool:
+    """The available candidates of a pool campaign.
+
+    Args:
+        frame: One row per distinct candidate: the input columns (physical units), then
+            any extra columns of the pool file.
+        path: The pool file.
+    """
+
+    frame: pd.DataFrame
+    path: Path
+
+    @classmethod
+    def load(cls, path: str | Path, space: SearchSpace, source: str) -> CandidatePool:
+        """Read and validate a pool file.
+
+        Args:
+            path: CSV file (absolute, or relative to the working or project folder).
+            space: The campaign's inputs, bounds and constraints.
+            source: The campaign config, for messages about the ``pool`` key.
+
+        Raises:
+            ConfigError: The file is missing or lacks an input column.
+            LedgerError: A cell is not a finite number, is out of bounds, or a row
+                violates a constraint (file, row, column, value and fix named).
+        """
+        resolved = resolve_path(path)
+        if not resolved.is_file():
+            raise ConfigError(f"{source}, key search_space.pool: file {path} not found "
+                              f"(looked at {resolved}). Fix: give an absolute path or one "
+                              "relative to the project folder.")
+        raw = pd.read_csv(resolved, dtype=str, keep_default_na=False)
+        raw.columns = [str(c).strip() for c in raw.columns]
+        missing = [n for n in space.names if n not in raw.columns]
+        if missing:
+            raise ConfigError(
+                f"pool file {resolved}: missing input column(s) {missing}; it has "
+                f"{list(raw.columns)}. Fix: name one column per input of the search space "
+                f"({space.names}).")
+        if raw.empty:
+            raise ConfigError(f"pool file {resolved}: no rows. Fix: list the candidates.")
+        bounds = space.physical_bounds
+        values = {}
+        for name in space.names:
+            lo, hi = bounds[name]
+            col = []
+            for i, text in enumerate(raw[name].str.strip(), start=1):
+                loc = where(str(resolved), i, name)
+                try:
+                    v = float(text)
+                except ValueError:
+                    v = math.nan
+                if not math.isfinite(v):
+                    raise LedgerError(f"{loc}: value={text!r} is not a finite number. "
+                                      f"Fix: enter a number in [{lo}, {hi}].")
+                span = MATCH_TOLERANCE * (hi - lo)
+                if not lo - span <= v <= hi + span:
+                    raise LedgerError(
+                        f"{loc}: value={v!r} is outside the bounds [{lo}, {hi}] of "
+                        f"{source}. Fix: correct the value, widen the bounds in the config, "
+                        "or drop the row.")
+                col.append(v)
+            values[name] = col
+        frame = pd.DataFrame(values)
+        extra = [c for c in raw.columns if c not in space.names]
+        for c in extra:
+            frame[c] = raw[c].to_numpy()
+        X = space.encode(frame, dtype=torch.float64)
+        violation = space.max_violation(X)
+        bad = torch.nonzero(violation > 1e-6).flatten()
+        if len(bad):
+            i = int(bad[0])
+            raise LedgerError(
+                f"{where(str(resolved), i + 1)}: the candidate "
+                f"{frame.loc[i, space.names].to_dict()} violates a constraint of {source} "
+                f"by {float(violation[i]):.3g}. Fix: correct or drop the row.")
+        frame = frame.drop_duplicates(subset=space.names, ignore_index=True)
+        return cls(frame, resolved)
+
+    def encoded(self, space: SearchSpace, **tkwargs) -> Tensor:
+        """``c x d`` encoded candidates."""
+        return space.encode(self.frame, **tkwargs)
+
+    def available(self, space: SearchSpace, used: pd.DataFrame, **tkwargs) -> Tensor:
+        """Encoded candidates that match no row of ``used`` (e.g. the ledger's rows)."""
+        X = self.encoded(space, **tkwargs)
+        if used.empty:
+            return X
+        U = space.encode(used, **tkwargs)
+        bounds = space.bounds(**tkwargs)
+        scale = (bounds[1] - bounds[0]).clamp_min(1e-12)
+        diff = ((X[:, None, :] - U[None, :, :]).abs() / scale).amax(dim=-1)
+        taken = (diff <= 1e-6).any(dim=-1)
+        return X[~taken]
+
+
+def pick_spread(choices: Tensor, n: int, seed: int, bounds: Tensor,
+                existing: Tensor | None = None) -> Tensor:
+    """``n`` distinct rows of ``choices`` spread over them (k-means, nearest member).
+
+    The finite-set counterpart of ``SearchSpace.space_filling``: cluster the choices
+    (unit-scaled) into ``n`` groups and take the member nearest each centroid. With
+    ``existing`` points, only the half of the choices farthest from them is clustered.
+    """
+    if n >= len(choices):
+        return choices
+    width = (bounds[1] - bounds[0]).clamp_min(1e-12)
+    u = ((choices - bounds[0]) / width).cpu().numpy()
+    candidates = np.arange(len(u))
+    if existing is not None and len(existing):
+        e = ((existing - bounds[0]) / width).cpu().numpy()
+        dist = np.min(np.linalg.norm(u[:, None] - e[None], axis=-1), axis=1)
+        far = candidates[dist >= np.median(dist)]
+        if len(far) >= n:
+            candidates = far
+    kmeans = KMeans(n_clusters=n, n_init=4, random_state=seed).fit(u[candidates])
+    picked: list[int] = []
+    for centre in kmeans.cluster_centers_:
+        order = np.argsort(np.linalg.norm(u[candidates] - centre, axis=-1))
+        picked.append(int(next(candidates[j] for j in order if candidates[j] not in picked)))
+    return choices[torch.as_tensor(picked, device=choices.device)]
+
+
+def pick_random(choices: Tensor, n: int, seed: int) -> Tensor:
+    """``n`` distinct rows of ``choices`` uniformly at random (seeded)."""
+    gen = torch.Generator().manual_seed(seed)
+    index = torch.randperm(len(choices), generator=gen)[:n]
+    return choices[index.to(choices.device)]
