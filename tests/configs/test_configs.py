@@ -22,7 +22,9 @@ CAMPAIGNS = sorted(p.stem for p in (Path(CONFIG_DIR) / "campaign").glob("*.yaml"
     "option",
     ["acquisition=qlognehvi", "acquisition=qlognparego", "acquisition=random",
      "prices=high_lab", "prices=ma2021_backcalc", "debug=smoke", "surrogate=gp",
-     "acq_optimizer=default", "lab=manual"],
+     "acq_optimizer=default", "lab=manual", "surrogate=forest",
+     "strategy=qlognehvi_gp", "strategy=qlognparego_gp", "strategy=qlognehvi_forest",
+     "strategy=random"],
 )
 def test_every_option_builds(tmp_path, campaign, option):
     settings = make_settings(campaign, tmp_path, [option])
