@@ -82,3 +82,15 @@ def test_bad_config_values(tmp_path, overrides, match):
 def test_bad_spec_value_from_constructor(tmp_path):
     with pytest.raises(Exception, match="mc_samples=0"):
         make_settings("oxychloride", tmp_path, ["acquisition.mc_samples=0"])
+
+
+def test_default_runs_folder_resolves_without_a_hydra_job(tmp_path, monkeypatch):
+    # the multirun sweeper names its folder from paths.runs before any job exists, so
+    # the default must not need Hydra's runtime (it did: `${hydra:runtime.cwd}`)
+    from hydra import compose, initialize_config_dir
+
+    monkeypatch.chdir(tmp_path)
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        cfg = compose("config", overrides=["campaign=oxychloride"])
+    assert cfg.paths.runs == f"{tmp_path}/runs"
+    assert cfg.paths.ledger == f"{tmp_path}/runs/oxychloride/ledger.csv"
