@@ -85,7 +85,10 @@ def format_batch(result: RoundResult, settings: CampaignSettings) -> str:
     if legend:
         lines.append(legend)
     if result.notes:
-        lines += [""] + [f"note: {n}" for n in result.notes]
+        # a reviewer's decision that could not apply (typo in an id or value) must be
+        # seen: it is a warning, the rest are notes
+        lines += [""] + [f"{'WARNING' if n.startswith('ignored') else 'note'}: {n}"
+                         for n in result.notes]
     return "\n".join(lines)
 
 

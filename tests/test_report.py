@@ -75,6 +75,15 @@ def test_batch_table_shows_median_and_interval_of_log_targets(settings):
             "otherwise") in table
 
 
+def test_ignored_decisions_are_warnings_other_notes_stay_notes(settings):
+    result = _result(settings, {"oxy-0003": ((1.0, 0.1), (88.0, 3.0))})
+    result.notes[:] = ["ignored mlflow tag 'decision': decision 'rejct' for oxy-0003: "
+                       "expected 'approve' or 'reject'", "retention_pct: 2 measurement(s)"]
+    table = format_batch(result, settings)
+    assert "WARNING: ignored mlflow tag 'decision': decision 'rejct'" in table
+    assert "note: retention_pct: 2 measurement(s)" in table
+
+
 def test_description_shows_medians_and_judges_by_them(settings):
     # mean 1.2 is beyond the best 1.0, the median (0.51) is not
     mean, sd = _lognormal(0.51, 1.3)

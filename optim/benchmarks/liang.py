@@ -162,10 +162,12 @@ def summarize(runs: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
         n_top, n_pool = int(group["n_top"].iloc[0]), int(group["n_pool"].iloc[0])
         F = np.array([np.asarray(f, float) / n_top for f in group["found"]])
         med, lo, hi = (np.median(F, 0), np.percentile(F, 5, 0), np.percentile(F, 95, 0))
+        mean = F.mean(0)
         for i in range(F.shape[1]):
             curves.append({"dataset": dataset, "strategy": strategy, "experiments": i + 1,
                            "top_frac_median": med[i], "top_frac_p05": lo[i],
-                           "top_frac_p95": hi[i], "random_expected": (i + 1) / n_pool})
+                           "top_frac_p95": hi[i], "top_frac_mean": mean[i],
+                           "random_expected": (i + 1) / n_pool})
         row = {"dataset": dataset, "strategy": strategy, "seeds": len(F),
                "budget": F.shape[1], "pool": n_pool, "top5%": n_top,
                "found_at_budget (median)": float(med[-1]),
@@ -173,8 +175,13 @@ def summarize(runs: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
                "median_wall_s": float(group["wall_s"].median())}
         for level in (0.2, 0.5):
             hits = [experiments_to_reach(f, level) for f in F]
-            row[f"exp_to_{int(level * 100)}% (median)"] = float(np.median(hits))
-            row[f"exp_to_{int(level * 100)}% random"] = level * n_pool
+            pct = int(level * 100)
+            # two statistics: the median over runs of each run's hitting time, and where
+            # the mean curve over runs crosses (the authors' curve is a median of
+            # fold means, i.e. close to the mean curve)
+            row[f"exp_to_{pct}% (median run)"] = float(np.median(hits))
+            row[f"exp_to_{pct}% (mean curve)"] = experiments_to_reach(mean, level)
+            row[f"exp_to_{pct}% random"] = level * n_pool
         rows.append(row)
     return pd.DataFrame(curves), pd.DataFrame(rows)
 
@@ -289,8 +296,9 @@ def main(argv: list[str] | None = None) -> None:
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         print(table.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
     if "crossed_barrel" in args.datasets:
-        print("Liang et al. reference (GP-M52-LCB2, crossed barrel): 20 % after 32, 50 % "
-              "after 83 experiments (median); random 120 and 300.")
+        print("Liang et al. reference (GP-M52-LCB2, crossed barrel, 50 runs): their curve "
+              "(median of fold means) reaches 20 % after 32 and 50 % after 83 experiments; "
+              "median run 30.5 and 79; random 120 and 300.")
     print(f"{len(tasks)} runs in {wall:.0f} s wall on {args.jobs} process(es); "
           f"outputs in {args.out}")
     uri = args.tracking_uri or f"sqlite:///{Path('runs').resolve()}/mlflow.db"
