@@ -20,6 +20,7 @@ from sklearn.cluster import KMeans
 from torch import Tensor
 
 from optim.exceptions import ConfigError, LedgerError, where
+from optim.ledger import read_table
 from optim.search_space.space import SearchSpace
 
 __all__ = ["CandidatePool", "pick_spread", "resolve_path"]
@@ -69,8 +70,7 @@ class CandidatePool:
             raise ConfigError(f"{source}, key search_space.pool: file {path} not found "
                               f"(looked at {resolved}). Fix: give an absolute path or one "
                               "relative to the project folder.")
-        raw = pd.read_csv(resolved, dtype=str, keep_default_na=False)
-        raw.columns = [str(c).strip() for c in raw.columns]
+        raw = read_table(resolved, "pool file")
         missing = [n for n in space.names if n not in raw.columns]
         if missing:
             raise ConfigError(
@@ -126,11 +126,14 @@ class CandidatePool:
         X = self.encoded(space, **tkwargs)
         if used.empty:
             return X
-        U = space.encode(used, **tkwargs)
         bounds = space.bounds(**tkwargs)
         scale = (bounds[1] - bounds[0]).clamp_min(1e-12)
-        diff = ((X[:, None, :] - U[None, :, :]).abs() / scale).amax(dim=-1)
-        taken = (diff <= 1e-6).any(dim=-1)
+        U = space.encode(used, **tkwargs) / scale
+        taken = torch.zeros(len(X), dtype=torch.bool, device=X.device)
+        for start in range(0, len(X), 4096):  # bounded memory for large pools
+            block = X[start:start + 4096] / scale
+            dist = torch.cdist(block, U, p=float("inf"))  # largest scaled difference
+            taken[start:start + 4096] = (dist <= 1e-6).any(dim=-1)
         return X[~taken]
 
 
