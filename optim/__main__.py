@@ -139,10 +139,30 @@ def _plan(settings: CampaignSettings, tracker: Tracker, plain: dict, quiet: bool
     return result
 
 
+def _claim_benchmark_folder(settings: CampaignSettings) -> None:
+    """A benchmark job starts from an empty ledger in a folder of its own.
+
+    Creating a marker file exclusively makes two jobs that resolve to the same folder
+    (a sweep over something other than strategy and seed) fail instead of sharing one
+    ledger.
+    """
+    folder = settings.ledger_path.parent
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        (folder / ".benchmark-job").open("x").close()
+    except FileExistsError:
+        raise ConfigError(
+            f"benchmark job folder {folder} is already used by another job. Fix: sweep "
+            "only strategy and seed (add a configs/strategy/<name>.yaml for another "
+            "arm), or start a new sweep.") from None
+
+
 def _closed_loop(settings: CampaignSettings, tracker: Tracker, plain: dict,
                  lab: Callable[[pd.DataFrame], pd.DataFrame], rounds: int) -> None:
     """Propose, measure with the lab, record, repeat; one progress line per round."""
     name = plain["lab"].get("_target_")
+    if plain.get("benchmark"):
+        _claim_benchmark_folder(settings)
     if name == "optim.labs.simulated_lab":
         print("Simulated lab: an illustrative ground truth (shared SIMULATORS.md), not "
               "predictive chemistry.")

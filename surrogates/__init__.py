@@ -2,7 +2,7 @@
 
 from surrogates.base import Surrogate, validate_training_data
 from surrogates.exceptions import InputDataError, SurrogateError
-from surrogates.forest import ForestModel, ForestSurrogate
+from surrogates.forest import ForestModel, ForestSurrogate, MemberSampler
 from surrogates.gp import GPSurrogate
 from surrogates.known import known_model
 from surrogates.validation import loo_predictions
@@ -11,6 +11,7 @@ __all__ = [
     "ForestModel",
     "ForestSurrogate",
     "GPSurrogate",
+    "MemberSampler",
     "InputDataError",
     "Surrogate",
     "SurrogateError",

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from botorch.models.ensemble import EnsembleModel
+from botorch.posteriors.ensemble import EnsemblePosterior
+from botorch.sampling.index_sampler import IndexSampler
 from sklearn.base import clone
 from sklearn.ensemble import ExtraTreesRegressor, RandomForestRegressor
 from torch import Tensor
@@ -23,7 +25,7 @@ from torch import Tensor
 from surrogates.base import validate_training_data
 from surrogates.exceptions import InputDataError
 
-__all__ = ["ForestModel", "ForestSurrogate"]
+__all__ = ["ForestModel", "ForestSurrogate", "MemberSampler"]
 
 KINDS = {"random_forest": RandomForestRegressor, "extra_trees": ExtraTreesRegressor}
 
@@ -67,6 +69,27 @@ class ForestModel(EnsembleModel):
         forest = clone(self.forest)
         forest.fit(self._scale(X), Y.squeeze(-1).cpu().numpy())
         return ForestModel(forest, self.bounds, X, Y)
+
+
+class MemberSampler(IndexSampler):
+    """One ensemble member per MC sample, the same member for every t-batch.
+
+    botorch's ``IndexSampler`` redraws member indices for each posterior batch shape,
+    so noisy hypervolume acquisition functions compare sample ``i`` of a candidate
+    with sample ``i`` of the baseline front drawn from *another* tree, and score
+    already-measured designs as improvements. Here sample ``i`` is always tree
+    ``index[i]``: each MC sample is one consistent function, as for a GP.
+    """
+
+    def _construct_base_samples(self, posterior: EnsemblePosterior) -> None:
+        shape = self.sample_shape + posterior.batch_shape
+        if self.base_samples is None or self.base_samples.shape != shape:
+            gen = torch.Generator().manual_seed(0 if self.seed is None else int(self.seed))
+            n = int(torch.Size(self.sample_shape).numel())
+            members = torch.randint(posterior.ensemble_size, (n,), generator=gen)
+            members = members.view(*self.sample_shape, *([1] * len(posterior.batch_shape)))
+            self.register_buffer("base_samples",
+                                 members.expand(shape).to(posterior.device))
 
 
 @dataclass(frozen=True)

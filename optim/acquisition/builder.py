@@ -18,6 +18,8 @@ from botorch.exceptions.warnings import OptimizationWarning
 from botorch.models.model import Model
 from botorch.optim.optimize import optimize_acqf, optimize_acqf_discrete, optimize_acqf_list
 from botorch.sampling.get_sampler import get_sampler
+from botorch.sampling.index_sampler import IndexSampler
+from botorch.sampling.list_sampler import ListSampler
 from botorch.utils.sampling import sample_simplex
 from linear_operator.utils.warnings import NumericalWarning
 from torch import Tensor
@@ -33,6 +35,7 @@ from optim.exceptions import CandidateGenerationError
 from optim.objectives import Target
 from optim.search_space import SearchSpace
 from optim.search_space.pool import pick_spread
+from surrogates import MemberSampler
 
 __all__ = ["propose", "reference_point", "snap_to_bounds"]
 
@@ -148,6 +151,19 @@ def propose(
     return X, value
 
 
+def _sampler(model: Model, X: Tensor, sample_shape: torch.Size, seed: int):
+    """botorch's sampler for the model's posterior, with ensemble members (forests)
+    drawn consistently across t-batches (see ``surrogates.MemberSampler``)."""
+    sampler = get_sampler(model.posterior(X[:1]), sample_shape=sample_shape, seed=seed)
+
+    def consistent(s, k):
+        return MemberSampler(sample_shape, seed=seed + k) if isinstance(s, IndexSampler) else s
+
+    if isinstance(sampler, ListSampler):
+        return ListSampler(*(consistent(s, k) for k, s in enumerate(sampler.samplers)))
+    return consistent(sampler, 0)
+
+
 def _maximize(acqf, q, optimizer, opt_kwargs, choices):
     """``optimize_acqf`` over the polytope, or ``optimize_acqf_discrete`` over choices."""
     if choices is not None:
@@ -178,8 +194,7 @@ def _optimize(model, targets, X_baseline, X_pending, q, spec, optimizer, seed, b
     """Build the acquisition function and optimize it; returns ``(X, acqf)``."""
     signs = torch.tensor([t.sign for t in targets], **tkwargs)
     sample_shape = torch.Size([spec.mc_samples])
-    sampler = get_sampler(model.posterior(X_baseline[:1]), sample_shape=sample_shape,
-                          seed=seed)
+    sampler = _sampler(model, X_baseline, sample_shape, seed)
     opt_kwargs = {
         "bounds": bounds,
         "num_restarts": optimizer.num_restarts,
@@ -193,6 +208,7 @@ def _optimize(model, targets, X_baseline, X_pending, q, spec, optimizer, seed, b
         acqf = qLogNoisyExpectedImprovement(
             model, X_baseline, sampler=sampler, objective=objective,
             X_pending=X_pending, prune_baseline=True, cache_root=False,
+            incremental=False,  # keeps X_pending, which sequential greedy builds on
         )
         X = _maximize(acqf, q, optimizer, opt_kwargs, choices)
     elif isinstance(spec, qLogNoisyExpectedHypervolumeImprovement):
@@ -213,7 +229,7 @@ def _optimize(model, targets, X_baseline, X_pending, q, spec, optimizer, seed, b
             BotorchQLogNParEGO(
                 model, X_baseline, scalarization_weights=w, sampler=sampler,
                 objective=WeightedMCMultiOutputObjective(signs), X_pending=X_pending,
-                prune_baseline=True, cache_root=False,
+                prune_baseline=True, cache_root=False, incremental=False,
             )
             for w in weights
         ]

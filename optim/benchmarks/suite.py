@@ -108,7 +108,9 @@ def summarize_sweep(sweep_dir: Path, cfg: dict, wall_s: float | None = None) -> 
     dense = _true_front_frame(settings, truth, n_dense)
     hv_true = measured_hypervolume(pd.concat([dense, *union], ignore_index=True), settings)
     hv_dense = measured_hypervolume(dense, settings)
-    runs["log10_regret"] = np.log10(np.maximum(hv_true - runs["hypervolume"], 1e-12))
+    # regret below the true front's resolution (1e-6 of it) is shown at that floor
+    runs["log10_regret"] = np.log10(np.maximum(hv_true - runs["hypervolume"],
+                                               1e-6 * max(hv_true, 1e-300)))
     table = _table(runs)
     sweep_dir.mkdir(parents=True, exist_ok=True)
     runs.to_csv(sweep_dir / "benchmark_runs.csv", index=False)

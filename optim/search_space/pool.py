@@ -20,7 +20,7 @@ from sklearn.cluster import KMeans
 from torch import Tensor
 
 from optim.exceptions import ConfigError, LedgerError, where
-from optim.ledger import read_table
+from optim.ledger import SUM_TOLERANCE, read_table
 from optim.search_space.space import SearchSpace
 
 __all__ = ["CandidatePool", "pick_spread", "resolve_path"]
@@ -105,7 +105,20 @@ class CandidatePool:
         extra = [c for c in raw.columns if c not in space.names]
         for c in extra:
             frame[c] = raw[c].to_numpy()
+        if space.composition is not None:
+            total = space.composition.total
+            sums = frame[space.composition_names].sum(axis=1)
+            off = np.nonzero(np.abs(sums.to_numpy() - total) > SUM_TOLERANCE)[0]
+            if len(off):
+                i = int(off[0])
+                raise LedgerError(
+                    f"{where(str(resolved), i + 1)}: fractions "
+                    f"{frame.loc[i, space.composition_names].to_dict()} sum to "
+                    f"{sums.iloc[i]:.6g}; expected {total} within {SUM_TOLERANCE}. Fix: "
+                    "correct the row (fractions, not percent).")
         X = space.encode(frame, dtype=torch.float64)
+        # the values the ledger will hold (rounded fractions rescaled to the total)
+        frame[space.names] = space.decode(X).to_numpy()
         violation = space.max_violation(X)
         bad = torch.nonzero(violation > 1e-6).flatten()
         if len(bad):
@@ -114,7 +127,9 @@ class CandidatePool:
                 f"{where(str(resolved), i + 1)}: the candidate "
                 f"{frame.loc[i, space.names].to_dict()} violates a constraint of {source} "
                 f"by {float(violation[i]):.3g}. Fix: correct or drop the row.")
-        frame = frame.drop_duplicates(subset=space.names, ignore_index=True)
+        # repeats (also rows that differ only by rounding) count once
+        key = frame[space.names].round(9)
+        frame = frame[~key.duplicated()].reset_index(drop=True)
         return cls(frame, resolved)
 
     def encoded(self, space: SearchSpace, **tkwargs) -> Tensor:

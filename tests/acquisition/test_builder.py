@@ -19,3 +19,37 @@ def test_snap_to_bounds_only_moves_tiny_offsets():
     out = snap_to_bounds(X, bounds)
     assert out[0, 0] == 0.0 and out[0, 1] == 320.0
     torch.testing.assert_close(out[1], X[1], rtol=0, atol=0)
+
+
+def _toy(n=12):
+    from surrogates import GPSurrogate
+
+    gen = torch.Generator().manual_seed(0)
+    X = torch.rand(n, 2, generator=gen, dtype=torch.float64)
+    bounds = torch.tensor([[0.0, 0.0], [1.0, 1.0]], dtype=torch.float64)
+    return X, bounds, GPSurrogate().fit(X, X.sum(-1, keepdim=True), bounds)
+
+
+def test_single_objective_and_parego_keep_pending_rows_for_sequential_greedy():
+    # botorch's qLogNEI defaults to incremental=True, which folds X_pending into the
+    # baseline and sets X_pending=None; the greedy loops then rebuild the baseline
+    # without the pending rows (rejected/pending proposals silently ignored).
+    from botorch.models.model import ModelList
+
+    from optim.acquisition.builder import _optimize
+    from optim.acquisition.specs import OptimizerSpec, qLogNParEGO
+    from optim.objectives import Target
+
+    X, bounds, gp = _toy()
+    pending = torch.tensor([[0.9, 0.9], [0.8, 0.95]], dtype=torch.float64)
+    spec = OptimizerSpec(num_restarts=2, raw_samples=16, maxiter=20)
+    choices = torch.rand(30, 2, generator=torch.Generator().manual_seed(1),
+                         dtype=torch.float64)
+    t1, t2 = Target("a", "maximize", 0.0), Target("b", "maximize", -5.0)
+    _, acqf = _optimize(gp, [t1], X, pending, 2, qLogNParEGO(mc_samples=16), spec, 0,
+                        bounds, None, None, {"dtype": torch.float64}, choices)
+    torch.testing.assert_close(acqf.X_pending, pending, rtol=0, atol=0)
+    model = ModelList(gp, gp)
+    _, acqf = _optimize(model, [t1, t2], X, pending, 2, qLogNParEGO(mc_samples=16), spec,
+                        0, bounds, None, None, {"dtype": torch.float64}, choices)
+    torch.testing.assert_close(acqf.X_pending, pending, rtol=0, atol=0)

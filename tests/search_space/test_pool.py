@@ -110,3 +110,16 @@ def test_pool_campaign_proposes_only_unused_pool_rows_until_exhausted(tmp_path):
     with pytest.raises(CandidateGenerationError, match="every candidate of the pool"):
         plan_round(settings)
     assert len(seen) + 2 == 12 and not math.isnan(last.metrics["round_s"])
+
+
+def test_pool_fractions_must_sum_to_the_total(tmp_path):
+    space = make_settings("oxychloride", tmp_path).space
+    rows = _oxy_rows(3)
+    rows[2].update({"Li2O": 0.5, "ZrCl4": 0.3, "AlCl3": 0.1})  # a component forgotten
+    with pytest.raises(LedgerError, match=r"row 3 \(line 4\): fractions .* sum to 0.9; "
+                                          r"expected 1.0"):
+        CandidatePool.load(_pool_file(tmp_path, rows), space, "configs/campaign/x.yaml")
+    rows = _oxy_rows(3)
+    rows[1].update({"Li2O": 0.583, "ZrCl4": 0.313, "AlCl3": 0.103})  # rounded: kept
+    pool = CandidatePool.load(_pool_file(tmp_path, rows), space, "configs/campaign/x.yaml")
+    assert pool.frame.loc[1, ["Li2O", "ZrCl4", "AlCl3"]].sum() == pytest.approx(1.0, abs=1e-12)

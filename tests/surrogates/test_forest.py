@@ -86,3 +86,31 @@ def test_leave_one_out_refits_without_the_row():
 def test_bad_settings_are_named(kwargs, match):
     with pytest.raises(InputDataError, match=match):
         ForestSurrogate(**kwargs)
+
+
+def test_measured_designs_bring_no_hypervolume_improvement_with_forests():
+    # with botorch's IndexSampler the baseline front and the candidates are drawn from
+    # different trees per MC sample, and measured designs score as improvements
+    from botorch.acquisition.multi_objective.logei import (
+        qLogNoisyExpectedHypervolumeImprovement,
+    )
+    from botorch.sampling.get_sampler import get_sampler
+
+    from optim.acquisition.builder import _sampler
+
+    X, Y, bounds = _data(20, 2)
+    model = ModelList(ForestSurrogate(random_state=0).fit(X, Y, bounds),
+                      ForestSurrogate(random_state=1).fit(X, -Y + X[:, 1:], bounds))
+    shape = torch.Size([64])
+
+    def hvi_at_measured(sampler):
+        acqf = qLogNoisyExpectedHypervolumeImprovement(
+            model, ref_point=[-2.0, -2.0], X_baseline=X, sampler=sampler,
+            prune_baseline=False, cache_root=False)
+        with torch.no_grad():
+            return float(acqf(X.unsqueeze(1)).exp().max())
+
+    consistent = hvi_at_measured(_sampler(model, X, shape, 0))
+    mixed = hvi_at_measured(get_sampler(model.posterior(X[:1]), shape, seed=0))
+    # log-EI's smooth approximations leave ~1e-6 where the improvement is exactly 0
+    assert consistent < 1e-5 and mixed > 100 * consistent, (consistent, mixed)
