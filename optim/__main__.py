@@ -109,7 +109,8 @@ def _record(settings: CampaignSettings, tracker: Tracker, path: Path) -> None:
     print(f"Recorded {len(changed)} experiment(s) into {settings.ledger_path}: "
           f"{', '.join(changed) or 'nothing new'}")
     _track(lambda: tracker.log_measurements(settings.name, ledger, settings.schema.targets))
-    print(f"Plan the next round: python -m optim campaign={settings.name}")
+    print(f"Plan the next round: python -m optim campaign={settings.name}"
+          f"{_carried_overrides()}")
 
 
 def _decide(settings: CampaignSettings, tracker: Tracker, decisions: dict[str, str]) -> None:
@@ -121,7 +122,8 @@ def _decide(settings: CampaignSettings, tracker: Tracker, decisions: dict[str, s
     ledger = Ledger.load(settings.ledger_path, settings.schema).frame
     _track(lambda: (tracker.mark_decisions(settings.name, decisions),
                     tracker.log_measurements(settings.name, ledger, settings.schema.targets)))
-    print(f"Plan the next round: python -m optim campaign={settings.name}")
+    print(f"Plan the next round: python -m optim campaign={settings.name}"
+          f"{_carried_overrides()}")
 
 
 def _plan(settings: CampaignSettings, tracker: Tracker, plain: dict, quiet: bool = False,
@@ -135,7 +137,8 @@ def _plan(settings: CampaignSettings, tracker: Tracker, plain: dict, quiet: bool
     tracked = _track(lambda: (tracker.mark_decisions(settings.name, from_ui),
                               _log_round(tracker, result, settings, plain)))
     if not quiet:
-        print(next_steps(settings, tracker.review_hint(settings.name) if tracked else None))
+        print(next_steps(settings, tracker.review_hint(settings.name) if tracked else None,
+                         _carried_overrides()))
     return result
 
 
@@ -161,10 +164,13 @@ def _closed_loop(settings: CampaignSettings, tracker: Tracker, plain: dict,
                  lab: Callable[[pd.DataFrame], pd.DataFrame], rounds: int) -> None:
     """Propose, measure with the lab, record, repeat; one progress line per round."""
     name = plain["lab"].get("_target_")
+    label = ""
     if plain.get("benchmark"):
         _claim_benchmark_folder(settings)
+        strategy = HydraConfig.get().runtime.choices.get("strategy") or "default"
+        label = f"[{strategy} seed {settings.seed}] "  # parallel jobs interleave lines
     if name == "optim.labs.simulated_lab":
-        print("Simulated lab: an illustrative ground truth (shared SIMULATORS.md), not "
+        print("Simulated lab: an illustrative ground truth (docs/SIMULATORS.md), not "
               "predictive chemistry.")
     for k in range(1, rounds + 1):
         result = _plan(settings, tracker, plain, quiet=True)
@@ -182,17 +188,31 @@ def _closed_loop(settings: CampaignSettings, tracker: Tracker, plain: dict,
         _track(lambda ledger=ledger: tracker.log_measurements(settings.name, ledger,
                                                                settings.schema.targets))
         batch = ledger[ledger["round"] == result.round]
+        ok = ledger[ledger["status"] == "measured"]  # values on failed rows do not count
         best = ", ".join(
-            f"{t.name} {(ledger[t.name].max() if t.sign > 0 else ledger[t.name].min()):.4g}"
-            for t in settings.objectives.measured if ledger[t.name].notna().any())
-        print(f"[{k}/{rounds}] round {result.round}: {len(batch)} by {result.strategy}; "
-              f"{(batch['status'] == 'failed').sum()} failed; hypervolume "
+            f"{t.name} {(ok[t.name].max() if t.sign > 0 else ok[t.name].min()):.4g}"
+            for t in settings.objectives.measured if ok[t.name].notna().any())
+        print(f"{label}[{k}/{rounds}] round {result.round}: {len(batch)} by "
+              f"{result.strategy}; {(batch['status'] == 'failed').sum()} failed; measured "
+              "hypervolume "
               f"{measured_hypervolume(ledger, settings):.4g}; best {best} "
               f"({result.metrics['round_s']:.1f} s)", flush=True)
     print(f"Ledger: {settings.ledger_path}")
     hint = tracker.review_hint(settings.name)
     if hint:
         print(f"Review in the mlflow UI: {hint}")
+
+
+def _carried_overrides() -> str:
+    """This command's overrides that the next command needs too (e.g. ``paths.runs``,
+    ``seed``), as text to append to a printed command; step keys are left out."""
+    step_keys = ("campaign", "record", "approve", "reject", "rounds", "lab")
+    try:
+        task = HydraConfig.get().overrides.task
+    except ValueError:  # not inside a Hydra run (tests calling helpers directly)
+        return ""
+    kept = [o for o in task if o.split("=", 1)[0].lstrip("+~") not in step_keys]
+    return "".join(f" {o}" for o in kept)
 
 
 def _decisions(approve: object, reject: object) -> dict[str, str]:

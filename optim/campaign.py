@@ -332,6 +332,9 @@ def plan_round(settings: CampaignSettings,
             # one objective: every model-based spec reduces to qLogNEI (see propose)
             acq_name = settings.acquisition.name if len(targets) > 1 else "qLogNEI"
             strategy = f"{acq_name} over {names}"
+            kind = getattr(settings.surrogate, "kind", None)  # non-GP surrogates say so
+            if kind:
+                strategy += f" ({kind.replace('_', ' ')} surrogate)"
             if settings.pool is not None:
                 strategy += f" (pool of {len(choices)} candidates)"
             source = "bo"

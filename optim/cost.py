@@ -1,4 +1,4 @@
-"""Raw-material cost of a composition, from precursor prices (DOMAIN.md section 1.5).
+"""Raw-material cost of a composition, from precursor prices (docs/DOMAIN.md section 1.5).
 
 With precursor mole fractions ``x_i``, molar masses ``M_i`` (g/mol, pymatgen), prices
 ``p_i`` ($/kg), densities ``rho_i`` (g/cm3) and synthesis yield ``Y``:

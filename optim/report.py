@@ -92,8 +92,16 @@ def format_batch(result: RoundResult, settings: CampaignSettings) -> str:
     return "\n".join(lines)
 
 
-def next_steps(settings: CampaignSettings, review_hint: str | None) -> str:
-    """How to record results and open the review screen."""
+def next_steps(settings: CampaignSettings, review_hint: str | None,
+               overrides: str = "") -> str:
+    """How to record results and open the review screen.
+
+    Args:
+        settings: The campaign.
+        review_hint: How to open the UI, or ``None`` without tracking.
+        overrides: This command's overrides the next commands need too (``paths.runs``),
+            as text starting with a space.
+    """
     targets = [t.name for t in settings.objectives.measured]
     lines = [
         "",
@@ -101,9 +109,9 @@ def next_steps(settings: CampaignSettings, review_hint: str | None) -> str:
         "Record results either way:",
         f"  - fill in {', '.join(targets)} in the ledger (spreadsheet; leave unmeasured "
         "cells empty; status 'failed' for a failed synthesis), or",
-        f"  - python -m optim campaign={settings.name} record=results.csv   "
+        f"  - python -m optim campaign={settings.name}{overrides} record=results.csv   "
         f"(columns: id,{','.join(targets)}[,status])",
-        f"Then plan the next round: python -m optim campaign={settings.name}",
+        f"Then plan the next round: python -m optim campaign={settings.name}{overrides}",
     ]
     if review_hint:
         lines.append(f"Review in the mlflow UI: {review_hint}")

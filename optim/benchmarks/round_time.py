@@ -3,7 +3,7 @@
     python -m optim.benchmarks.round_time [--n 100] [--repeats 2] [-- extra overrides]
 
 Steps: an initial design of N rows (``initial_design.n=N``); results from the simulated
-oxychloride truth (SIMULATORS.md §1, illustrative) plus noise, merged with ``record=``;
+oxychloride truth (docs/SIMULATORS.md §1, illustrative) plus noise, merged with ``record=``;
 then one model-based round (batch 4, qLogNEHVI by default), timed ``--repeats`` times
 (the ledger is restored between repeats). Prints the CLI's own timing breakdown and the
 process wall time. The first qLogNEHVI call on a machine compiles botorch's fused kernel

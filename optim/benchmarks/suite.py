@@ -9,7 +9,7 @@ log10 hypervolume regret against the true front, estimated by dense constrained 
 of the simulator (plus every benchmark point). Output: a table in the terminal, CSVs and
 a PNG in the sweep folder, and an mlflow run (experiment ``benchmark-<campaign>``).
 
-The simulators are illustrative (shared SIMULATORS.md), not predictive chemistry.
+The simulators are illustrative (docs/SIMULATORS.md), not predictive chemistry.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Noise-free ground truth of the simulated interlayer lab (shared SIMULATORS.md §2).
+"""Noise-free ground truth of the simulated interlayer lab (docs/SIMULATORS.md §2).
 
 ILLUSTRATIVE ONLY: every functional form and coefficient is an estimate calibrated to
 the three headline numbers of the Mg/NaF dual-layer paper (about 83 % retention after

@@ -1,4 +1,4 @@
-"""Noise-free ground truth of the simulated oxychloride lab (shared SIMULATORS.md §1).
+"""Noise-free ground truth of the simulated oxychloride lab (docs/SIMULATORS.md §1).
 
 ILLUSTRATIVE ONLY: every functional form and coefficient is an estimate calibrated to a
 few literature anchor points so that optimum locations, magnitudes and trade-offs look
@@ -23,7 +23,7 @@ def _logistic(z: np.ndarray) -> np.ndarray:
 class OxychlorideTruth:
     """Conductivity (mS/cm) and retention (%) of a Li2O-ZrCl4-AlCl3 recipe.
 
-    Constants default to SIMULATORS.md §1 (``truth_version`` names that calibration).
+    Constants default to docs/SIMULATORS.md §1 (``truth_version`` names that calibration).
     Inputs are the ledger's columns: ``Li2O``, ``ZrCl4``, ``AlCl3`` (mole fractions),
     ``anneal_temperature_C``, ``milling_time_h``.
     """

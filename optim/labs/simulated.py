@@ -1,6 +1,6 @@
 """Simulated labs: ground truth plus realistic noise, batch effects and failures.
 
-ILLUSTRATIVE SIMULATORS, NOT PREDICTIVE CHEMISTRY (shared SIMULATORS.md). Every constant
+ILLUSTRATIVE SIMULATORS, NOT PREDICTIVE CHEMISTRY (docs/SIMULATORS.md). Every constant
 comes from the lab config (``configs/lab/simulated.yaml``) with a ``truth_version``.
 
 A lab is any callable ``lab(experiments) -> measurements``:
@@ -35,7 +35,7 @@ def _rng(seed: int, experiments: pd.DataFrame) -> np.random.Generator:
 
 @dataclass(frozen=True)
 class SimulatedOxychlorideLab:
-    """Noisy oxychloride lab (SIMULATORS.md §1).
+    """Noisy oxychloride lab (docs/SIMULATORS.md §1).
 
     Args:
         truth: The ground truth and its constants.
@@ -96,7 +96,7 @@ class SimulatedOxychlorideLab:
 
 @dataclass(frozen=True)
 class SimulatedInterlayerLab:
-    """Noisy interlayer lab (SIMULATORS.md §2).
+    """Noisy interlayer lab (docs/SIMULATORS.md §2).
 
     Cells that short because the current density is near or above their CCD are
     recorded as measured with retention 0 (censored: the model must learn the cliff);

@@ -123,10 +123,12 @@ class CandidatePool:
         bad = torch.nonzero(violation > 1e-6).flatten()
         if len(bad):
             i = int(bad[0])
+            row = frame.loc[i, space.names]
+            broken = [c.description for c in space.constraints
+                      if c.slack(row.to_dict()) < -1e-6] or ["a bound"]
             raise LedgerError(
-                f"{where(str(resolved), i + 1)}: the candidate "
-                f"{frame.loc[i, space.names].to_dict()} violates a constraint of {source} "
-                f"by {float(violation[i]):.3g}. Fix: correct or drop the row.")
+                f"{where(str(resolved), i + 1)}: the candidate {row.to_dict()} violates "
+                f"the constraint {broken[0]} of {source}. Fix: correct or drop the row.")
         # repeats (also rows that differ only by rounding) count once
         key = frame[space.names].round(9)
         frame = frame[~key.duplicated()].reset_index(drop=True)

@@ -34,6 +34,9 @@ def test_two_round_campaign_with_mlflow(tmp_path):
     first = cli(runs, *FAST)
     assert "Round 1 of campaign 'oxychloride': 8 proposal(s)" in first.stdout
     assert "record=results.csv" in first.stdout and "python -m optim.ui" in first.stdout
+    # the printed next commands keep this command's overrides (the ledger's location)
+    nxt = first.stdout.split("Then plan the next round:")[1].splitlines()[0]
+    assert f"campaign=oxychloride paths.runs={runs}" in nxt
     ledger = runs / "oxychloride" / "ledger.csv"
     frame = pd.read_csv(ledger)
     results = OxychlorideTruth()(frame).round(4)

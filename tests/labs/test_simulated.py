@@ -30,7 +30,7 @@ def _cell(mg=50.0, naf=20.0, j=0.5, p=5.0, n=1):
 
 
 def test_oxychloride_truth_at_lzaco():
-    # Hand calculation (SIMULATORS.md §1): u = 1.4, f = 0.25, sigma_am = 2.62 mS/cm,
+    # Hand calculation (docs/SIMULATORS.md §1): u = 1.4, f = 0.25, sigma_am = 2.62 mS/cm,
     # relaxation bonus 1.15 at 117 °C (T_c = 184 °C), phi_am = 0.971 -> log10 = 0.416.
     truth = OxychlorideTruth()
     lzaco = _oxy(1.4, 0.75, 0.25)

@@ -64,7 +64,8 @@ def test_pool_row_violating_a_constraint_or_missing_column(tmp_path):
     space = make_settings("oxychloride", tmp_path).space
     rows = _oxy_rows(3)
     rows[1].update({"Li2O": 0.75, "ZrCl4": 0.25, "AlCl3": 0.0})  # O/(Zr+Al) = 3 > 2.3
-    with pytest.raises(LedgerError, match=r"row 2 \(line 3\).*violates a constraint"):
+    with pytest.raises(LedgerError,
+                       match=r"row 2 \(line 3\).*violates the constraint O/\(Zr\+Al\)"):
         CandidatePool.load(_pool_file(tmp_path, rows), space, "configs/campaign/x.yaml")
     frame = pd.DataFrame(_oxy_rows(3)).drop(columns="milling_time_h")
     frame.to_csv(tmp_path / "short.csv", index=False)
