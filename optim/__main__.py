@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import sys
 import warnings
 from collections.abc import Callable
@@ -212,7 +213,7 @@ def _carried_overrides() -> str:
     except ValueError:  # not inside a Hydra run (tests calling helpers directly)
         return ""
     kept = [o for o in task if o.split("=", 1)[0].lstrip("+~") not in step_keys]
-    return "".join(f" {o}" for o in kept)
+    return "".join(f" {shlex.quote(o)}" for o in kept)
 
 
 def _decisions(approve: object, reject: object) -> dict[str, str]:

@@ -215,31 +215,28 @@ def _predict(model: Model | None, targets: list[Target], X: Tensor,
     return out
 
 
-def _discrete(settings: CampaignSettings) -> bool:
-    """Whether candidates come from a finite set (a pool, or a model without gradients)."""
-    return settings.pool is not None or not getattr(settings.surrogate, "differentiable",
-                                                     True)
-
-
-def _choices(settings: CampaignSettings, ledger: Ledger, seed: int,
-             notes: list[str]) -> Tensor | None:
-    """The finite candidate set of this round, or ``None`` for a continuous space.
-
-    Pool campaigns: the pool's rows not yet in the ledger (whatever their status).
-    Surrogates without gradients: a dense uniform sample of the feasible space.
-    """
-    tk = settings.tkwargs
-    if settings.pool is not None:
-        choices = settings.pool.available(settings.space, ledger.frame, **tk)
-        if len(choices) == 0:
-            raise CandidateGenerationError(
-                f"every candidate of the pool {settings.pool.path} "
-                f"({len(settings.pool.frame)} rows) is already in the ledger "
-                f"{settings.ledger_path}. Fix: add candidates to the pool file.")
-        return choices
-    if not _discrete(settings):
+def _pool_choices(settings: CampaignSettings, ledger: Ledger) -> Tensor | None:
+    """A pool campaign's candidates not yet in the ledger (whatever their status);
+    ``None`` for a continuous space."""
+    if settings.pool is None:
         return None
-    return settings.space.sample(settings.optimizer.discrete_candidates, seed, **tk)
+    choices = settings.pool.available(settings.space, ledger.frame, **settings.tkwargs)
+    if len(choices) == 0:
+        raise CandidateGenerationError(
+            f"every candidate of the pool {settings.pool.path} "
+            f"({len(settings.pool.frame)} rows) is already in the ledger "
+            f"{settings.ledger_path}. Fix: add candidates to the pool file.")
+    return choices
+
+
+def _model_choices(settings: CampaignSettings, pool: Tensor | None,
+                   seed: int) -> Tensor | None:
+    """What a model-based round picks from: the pool; for a surrogate without gradients
+    a dense uniform sample of the feasible space; else ``None`` (continuous)."""
+    if pool is not None or getattr(settings.surrogate, "differentiable", True):
+        return pool
+    return settings.space.sample(settings.optimizer.discrete_candidates, seed,
+                                 **settings.tkwargs)
 
 
 def _spread(settings: CampaignSettings, q: int, seed: int, existing: Tensor,
@@ -299,7 +296,7 @@ def plan_round(settings: CampaignSettings,
         X_all = space.encode(ledger.frame, **tk)
         X_pending = space.encode(avoid, **tk) if len(avoid) else None
         n_missing = settings.n_initial - len(active)
-        choices = _choices(settings, ledger, seed, notes)
+        choices = _pool_choices(settings, ledger)
         model: Model | None = None
         targets: list[Target] = []
         t_fit = time.perf_counter()
@@ -340,7 +337,7 @@ def plan_round(settings: CampaignSettings,
             source = "bo"
             X, acq_value = propose(model, targets, space, X_baseline, X_pending, q,
                                    settings.acquisition, settings.optimizer, seed, notes,
-                                   choices=choices if _discrete(settings) else None)
+                                   choices=_model_choices(settings, choices, seed))
             metrics["expected_improvement"] = acq_value if acq_value is not None else math.nan
         metrics["propose_s"] = time.perf_counter() - t_acq
         batch = space.decode(X)

@@ -127,6 +127,48 @@ def read_table(path: Path, what: str) -> pd.DataFrame:
     return raw.apply(lambda s: s.str.strip())
 
 
+def parse_inputs(rec: dict[str, str], i: int, space: SearchSpace, source: str,
+                 ) -> dict[str, float]:
+    """Input cells of one row (text): numbers within bounds, fractions summing to the
+    composition's total (rounded sums within ``SUM_TOLERANCE`` kept with a warning).
+
+    Shared by the ledger, results files and pool files, so all say the same.
+
+    Raises:
+        LedgerError: The first bad cell, with file, row, column, value and the fix.
+    """
+    bounds = space.physical_bounds
+    row: dict[str, float] = {}
+    for c in space.names:
+        lo, hi = bounds[c]
+        loc = where(source, i, c)
+        value = _parse_number(rec[c], loc, f"enter a number in [{lo}, {hi}].")
+        tol = BOUND_TOLERANCE * (hi - lo)
+        if not lo - tol <= value <= hi + tol:
+            raise LedgerError(
+                f"{loc}: value={value} is outside the bounds [{lo}, {hi}]. Fix: correct "
+                "the value (unit?) or widen the bounds in the campaign config."
+            )
+        row[c] = value
+    if space.composition:
+        total = sum(row[c] for c in space.composition_names)
+        if abs(total - space.composition.total) > SUM_TOLERANCE:
+            cols = "+".join(space.composition_names)
+            raise LedgerError(
+                f"{where(source, i)}, columns {cols}: fractions sum to {total:.6g}; "
+                f"expected {space.composition.total} within {SUM_TOLERANCE}. Fix: enter "
+                "mole fractions, e.g. 1.4Li2O-0.75ZrCl4-0.25AlCl3 is 0.58333, 0.3125, "
+                "0.10417 (each amount divided by their sum)."
+            )
+        if abs(total - space.composition.total) > SUM_QUIET:
+            warnings.warn(
+                f"{where(source, i)}: fractions sum to {total:.6g} (rounded values?); "
+                "the row is kept as written and normalized for modelling.",
+                LedgerWarning, stacklevel=3,
+            )
+    return row
+
+
 def parse_frame(raw: pd.DataFrame, schema: LedgerSchema, source: str) -> pd.DataFrame:
     """Validate text cells of a ledger and return a typed frame.
 
@@ -147,7 +189,6 @@ def parse_frame(raw: pd.DataFrame, schema: LedgerSchema, source: str) -> pd.Data
             f"{source}: input column(s) {missing} missing. Expected columns {schema.columns}."
         )
     space, objectives = schema.space, schema.objectives
-    bounds = space.physical_bounds
     rows = []
     seen: dict[str, int] = {}
     for i, rec in enumerate(raw.to_dict("records"), start=1):
@@ -170,33 +211,7 @@ def parse_frame(raw: pd.DataFrame, schema: LedgerSchema, source: str) -> pd.Data
                 f"{where(source, i, 'round')}: value={rnd!r} is not a round number. "
                 "Fix: a whole number, or empty (0) for rows added by hand."
             ) from None
-        for c in schema.inputs:
-            lo, hi = bounds[c]
-            loc = where(source, i, c)
-            value = _parse_number(rec[c], loc, f"enter a number in [{lo}, {hi}].")
-            tol = BOUND_TOLERANCE * (hi - lo)
-            if not lo - tol <= value <= hi + tol:
-                raise LedgerError(
-                    f"{loc}: value={value} is outside the bounds [{lo}, {hi}]. Fix: correct "
-                    "the value (unit?) or widen the bounds in the campaign config."
-                )
-            row[c] = value
-        if space.composition:
-            total = sum(float(row[c]) for c in space.composition_names)
-            if abs(total - space.composition.total) > SUM_TOLERANCE:
-                cols = "+".join(space.composition_names)
-                raise LedgerError(
-                    f"{where(source, i)}, columns {cols}: fractions sum to {total:.6g}; "
-                    f"expected {space.composition.total} within {SUM_TOLERANCE}. Fix: enter "
-                    "mole fractions, e.g. 1.4Li2O-0.75ZrCl4-0.25AlCl3 is 0.58333, 0.3125, "
-                    "0.10417 (each amount divided by their sum)."
-                )
-            if abs(total - space.composition.total) > SUM_QUIET:
-                warnings.warn(
-                    f"{where(source, i)}: fractions sum to {total:.6g} (rounded values?); "
-                    "the row is kept as written and normalized for modelling.",
-                    LedgerWarning, stacklevel=2,
-                )
+        row.update(parse_inputs(rec, i, space, source))
         for t in objectives.measured:
             text = rec.get(t.name, "")
             loc = where(source, i, t.name)

@@ -8,9 +8,10 @@ experiments: ``optim/benchmarks/data/*/README.md``.
 Protocol: replicates averaged per unique design (mean of distinct values), the pool is
 the unique designs, 2 random starts, then one experiment per cycle chosen by the
 strategy from the designs not yet run; score = fraction of the top-5 % designs found
-versus the number of experiments, against random sampling (expected i/N). Each run goes
-through the product's own round (``plan_round``, a pool campaign with a ledger) and the
-replay lab, so the benchmark measures what a user gets.
+versus the number of experiments, against random sampling (expected i/N). Each cycle is
+the product's own round (``plan_round`` on a pool campaign with a ledger), answered with
+the design's averaged value and recorded with ``record_results``, so the benchmark
+measures what a user gets.
 
 Usage::
 

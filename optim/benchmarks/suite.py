@@ -73,13 +73,10 @@ def _with_truth(frame: pd.DataFrame, settings, truth) -> pd.DataFrame:
 
 
 def _true_front_frame(settings, truth, n: int) -> pd.DataFrame:
-    X = settings.space.sample(n, seed=12345, **settings.tkwargs)
-    frame = settings.space.decode(X)
+    """``n`` feasible points sampled uniformly, with their noise-free values."""
+    frame = settings.space.decode(settings.space.sample(n, seed=12345, **settings.tkwargs))
     frame["status"] = "measured"
-    values = truth(frame)
-    for t in settings.objectives.measured:
-        frame[t.name] = values[t.name].to_numpy()
-    return frame
+    return _with_truth(frame, settings, truth)
 
 
 def summarize_sweep(sweep_dir: Path, cfg: dict, wall_s: float | None = None) -> pd.DataFrame:

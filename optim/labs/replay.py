@@ -47,7 +47,12 @@ class ReplayLab:
 
     def __post_init__(self) -> None:
         self.path = resolve_path(self.path)
+        if not self.path.is_file():
+            raise LabError(f"replay lab: file {self.path} not found. Fix: lab.path must "
+                           "name the table of measured experiments (for a pool campaign, "
+                           "its search_space.pool).")
         self._table = pd.read_csv(self.path)
+        self._averaged: dict[tuple[str, ...], pd.DataFrame] = {}
         missing = [t for t in self.targets if t not in self._table.columns]
         if missing:
             raise LabError(f"replay lab: {self.path} has no column(s) {missing}; it has "
@@ -58,7 +63,10 @@ class ReplayLab:
         """Look up each experiment's inputs; raises ``LabError`` for one not in the table."""
         inputs = [c for c in experiments.columns if c in self._table.columns
                   and c not in self.targets]
-        table = average_replicates(self._table, inputs, self.targets)
+        key_cols = tuple(inputs)
+        if key_cols not in self._averaged:  # once per lab, not once per round
+            self._averaged[key_cols] = average_replicates(self._table, inputs, self.targets)
+        table = self._averaged[key_cols]
         key = table[inputs].round(KEY_DECIMALS).apply(tuple, axis=1)
         index = dict(zip(key, range(len(table)), strict=True))
         rows = []

@@ -9,7 +9,6 @@ within bounds, constraints), and proposals come only from rows not yet in the le
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,13 +19,13 @@ from sklearn.cluster import KMeans
 from torch import Tensor
 
 from optim.exceptions import ConfigError, LedgerError, where
-from optim.ledger import SUM_TOLERANCE, read_table
+from optim.ledger import parse_inputs, read_table
 from optim.search_space.space import SearchSpace
 
 __all__ = ["CandidatePool", "pick_spread", "resolve_path"]
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-MATCH_TOLERANCE = 1e-9  # relative to each input's range
+MATCH_TOLERANCE = 1e-6  # a ledger row matches a pool row within this, per input range
 
 
 def resolve_path(path: str | Path) -> Path:
@@ -62,8 +61,9 @@ class CandidatePool:
 
         Raises:
             ConfigError: The file is missing or lacks an input column.
-            LedgerError: A cell is not a finite number, is out of bounds, or a row
-                violates a constraint (file, row, column, value and fix named).
+            LedgerError: A cell is not a finite number or out of bounds, fractions do
+                not sum to the total, or a row violates a constraint (file, row, column,
+                value and fix named; the same checks and words as for ledger cells).
         """
         resolved = resolve_path(path)
         if not resolved.is_file():
@@ -79,43 +79,12 @@ class CandidatePool:
                 f"({space.names}).")
         if raw.empty:
             raise ConfigError(f"pool file {resolved}: no rows. Fix: list the candidates.")
-        bounds = space.physical_bounds
-        values = {}
-        for name in space.names:
-            lo, hi = bounds[name]
-            col = []
-            for i, text in enumerate(raw[name].str.strip(), start=1):
-                loc = where(str(resolved), i, name)
-                try:
-                    v = float(text)
-                except ValueError:
-                    v = math.nan
-                if not math.isfinite(v):
-                    raise LedgerError(f"{loc}: value={text!r} is not a finite number. "
-                                      f"Fix: enter a number in [{lo}, {hi}].")
-                span = MATCH_TOLERANCE * (hi - lo)
-                if not lo - span <= v <= hi + span:
-                    raise LedgerError(
-                        f"{loc}: value={v!r} is outside the bounds [{lo}, {hi}] of "
-                        f"{source}. Fix: correct the value, widen the bounds in the config, "
-                        "or drop the row.")
-                col.append(v)
-            values[name] = col
-        frame = pd.DataFrame(values)
-        extra = [c for c in raw.columns if c not in space.names]
-        for c in extra:
-            frame[c] = raw[c].to_numpy()
-        if space.composition is not None:
-            total = space.composition.total
-            sums = frame[space.composition_names].sum(axis=1)
-            off = np.nonzero(np.abs(sums.to_numpy() - total) > SUM_TOLERANCE)[0]
-            if len(off):
-                i = int(off[0])
-                raise LedgerError(
-                    f"{where(str(resolved), i + 1)}: fractions "
-                    f"{frame.loc[i, space.composition_names].to_dict()} sum to "
-                    f"{sums.iloc[i]:.6g}; expected {total} within {SUM_TOLERANCE}. Fix: "
-                    "correct the row (fractions, not percent).")
+        rows = [parse_inputs(rec, i, space, str(resolved))
+                for i, rec in enumerate(raw.to_dict("records"), start=1)]
+        frame = pd.DataFrame(rows, columns=space.names)
+        for c in raw.columns:  # extra columns (names, old measurements) ride along
+            if c not in space.names:
+                frame[c] = raw[c].to_numpy()
         X = space.encode(frame, dtype=torch.float64)
         # the values the ledger will hold (rounded fractions rescaled to the total)
         frame[space.names] = space.decode(X).to_numpy()
@@ -150,7 +119,7 @@ class CandidatePool:
         for start in range(0, len(X), 4096):  # bounded memory for large pools
             block = X[start:start + 4096] / scale
             dist = torch.cdist(block, U, p=float("inf"))  # largest scaled difference
-            taken[start:start + 4096] = (dist <= 1e-6).any(dim=-1)
+            taken[start:start + 4096] = (dist <= MATCH_TOLERANCE).any(dim=-1)
         return X[~taken]
 
 

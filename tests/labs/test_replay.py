@@ -29,3 +29,8 @@ def test_replay_lab_answers_by_inputs_and_refuses_unknown(tmp_path):
         lab(pd.DataFrame({"id": ["x-3"], "round": 1, "n": [10.0], "t": [0.7]}))
     with pytest.raises(LabError, match=r"has no column\(s\) \['strength'\]"):
         ReplayLab(path, ["strength"])
+
+
+def test_missing_replay_table_is_a_lab_error(tmp_path):
+    with pytest.raises(LabError, match=r"replay lab: file .*nowhere.csv not found"):
+        ReplayLab(tmp_path / "nowhere.csv", ["toughness"])

@@ -10,6 +10,7 @@ import torch
 
 from optim.campaign import plan_round, record_results
 from optim.exceptions import CandidateGenerationError, ConfigError, LedgerError
+from optim.ledger import LedgerWarning
 from optim.search_space.pool import CandidatePool, pick_random, pick_spread
 from tests.conftest import make_settings
 
@@ -43,10 +44,10 @@ def test_pool_loads_keeps_extra_columns_and_drops_repeats(tmp_path):
 
 
 @pytest.mark.parametrize(("column", "value", "match"), [
-    ("ZrCl4", "abc", r"row 3 \(line 4\), column 'ZrCl4': value='abc' is not a finite"),
+    ("ZrCl4", "abc", r"row 3 \(line 4\), column 'ZrCl4': value='abc' is not a number"),
     ("anneal_temperature_C", "400", r"column 'anneal_temperature_C': value=400.0 is outside "
                                     r"the bounds \[25, 320\]"),
-    ("milling_time_h", "nan", "column 'milling_time_h': value='nan' is not a finite"),
+    ("milling_time_h", "nan", "column 'milling_time_h': value='nan' is not finite"),
 ])
 def test_bad_pool_cells_name_file_row_column_value(tmp_path, column, value, match):
     space = make_settings("oxychloride", tmp_path).space
@@ -117,10 +118,12 @@ def test_pool_fractions_must_sum_to_the_total(tmp_path):
     space = make_settings("oxychloride", tmp_path).space
     rows = _oxy_rows(3)
     rows[2].update({"Li2O": 0.5, "ZrCl4": 0.3, "AlCl3": 0.1})  # a component forgotten
-    with pytest.raises(LedgerError, match=r"row 3 \(line 4\): fractions .* sum to 0.9; "
-                                          r"expected 1.0"):
+    with pytest.raises(LedgerError, match=r"row 3 \(line 4\), columns Li2O\+ZrCl4\+AlCl3: "
+                                          r"fractions sum to 0.9; expected 1.0"):
         CandidatePool.load(_pool_file(tmp_path, rows), space, "configs/campaign/x.yaml")
     rows = _oxy_rows(3)
     rows[1].update({"Li2O": 0.583, "ZrCl4": 0.313, "AlCl3": 0.103})  # rounded: kept
-    pool = CandidatePool.load(_pool_file(tmp_path, rows), space, "configs/campaign/x.yaml")
+    with pytest.warns(LedgerWarning, match=r"row 2 \(line 3\): fractions sum to 0.999"):
+        pool = CandidatePool.load(_pool_file(tmp_path, rows), space,
+                                  "configs/campaign/x.yaml")
     assert pool.frame.loc[1, ["Li2O", "ZrCl4", "AlCl3"]].sum() == pytest.approx(1.0, abs=1e-12)
