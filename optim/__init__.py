@@ -1,12 +1,19 @@
-"""Bayesian multi-objective optimization workbench for battery-materials campaigns."""
+"""Bayesian multi-objective optimization workbench for battery-materials campaigns.
 
-import os
+The public API is :class:`optim.Campaign` (loaded on first use: importing ``optim``
+imports nothing heavy and changes no global state).
+"""
 
-from omegaconf import OmegaConf
+from __future__ import annotations
 
-# `${optim.cwd:}`: the folder the command runs in (Hydra never changes it here,
-# hydra.job.chdir=false). Unlike `${hydra:runtime.cwd}` it resolves outside a Hydra job
-# too, e.g. in the multirun sweeper that names the sweep folder.
-OmegaConf.register_new_resolver("optim.cwd", os.getcwd, replace=True)
+from typing import Any
 
-__all__: list[str] = []
+__all__ = ["Campaign"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "Campaign":
+        from optim.campaign import Campaign
+
+        return Campaign
+    raise AttributeError(f"module 'optim' has no attribute {name!r}")

@@ -1,400 +1,299 @@
-"""One round of a campaign: load the ledger, fit, propose, record.
+"""The public Python API: one campaign, its ledger, its tracker and its lab.
 
-A round is a pure function of (settings, ledger, seed): the same inputs give the same
-proposals on the same hardware. Tracking happens after the ledger is written, so a
-tracking failure never loses a proposal.
+    from optim import Campaign
+
+    campaign = Campaign.from_config("oxychloride", overrides=["tracking=none"])
+    result = campaign.propose()            # plan a round (written to the ledger)
+    campaign.record("results.csv")         # merge measured values by id
+    campaign.decide(reject=["oxy-0011"])   # reviewers' decisions
+    campaign.run(rounds=5)                 # closed loop against the configured lab
+    campaign.ledger                        # every experiment so far (a copy)
+
+The CLI (``python -m optim``) and the benchmarks drive campaigns through this class.
+Each call applies the campaign's torch threads and seeds for its own duration and
+restores them afterwards; importing ``optim`` changes no global state.
 """
 
 from __future__ import annotations
 
-import math
-import time
-from dataclasses import dataclass, field
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-import numpy as np
 import pandas as pd
 import torch
-from botorch.models.model import Model, ModelList
-from botorch.utils.multi_objective.box_decompositions.dominated import (
-    DominatedPartitioning,
-)
-from torch import Tensor
 
-from optim.acquisition import (
-    AcquisitionSpec,
-    OptimizerSpec,
-    QuasiRandom,
-    propose,
-    reference_point,
-)
-from optim.exceptions import CandidateGenerationError, ConfigError, LedgerError
-from optim.ledger import Ledger, LedgerSchema, now
-from optim.objectives import Objectives, Target
-from optim.search_space import SearchSpace
-from optim.search_space.pool import CandidatePool, pick_random, pick_spread
-from surrogates import GPSurrogate, Surrogate, known_model
+from optim.config import build, campaign_source, compose
+from optim.config.parse import resolve_threads
+from optim.exceptions import ConfigError, LabError, TrackingWarning
+from optim.ledger import Ledger
+from optim.metrics import best_measured, measured_hypervolume
+from optim.plots import round_figures
+from optim.report import describe_round
+from optim.rounds import RoundResult, decide, plan_round, record_results
+from optim.settings import CampaignSettings
+from optim.tracking import NullTracker, Tracker
 
-INITIAL_METHODS = ("space_filling", "random")
+__all__ = ["Campaign", "LoopRound"]
 
-__all__ = ["CampaignSettings", "RoundResult", "decide", "measured_hypervolume",
-           "plan_round", "record_results"]
+Lab = Callable[[pd.DataFrame], pd.DataFrame]
 
 
 @dataclass(frozen=True)
-class CampaignSettings:
-    """Everything a round needs, validated.
+class LoopRound:
+    """One round of a closed loop, as the loop's ``on_round`` callback receives it.
 
     Args:
-        name: Campaign name (mlflow experiment, ledger folder).
-        space: Inputs, bounds and constraints.
-        objectives: Targets.
-        ledger_path: The ledger CSV.
-        batch_size: Experiments proposed per model-based round.
-        n_initial: Size of the space-filling initial design.
-        surrogate: Model builder for measured targets.
-        acquisition: Acquisition spec.
-        optimizer: Acquisition optimizer settings.
-        seed: Base seed; each round derives its own from it and the round number.
-        device: Torch device for models and optimization.
-        id_prefix: Prefix of experiment ids.
-        pool: For a pool campaign, the finite table of candidates; proposals come only
-            from its rows not yet in the ledger.
-        initial_method: ``space_filling`` (centroidal design) or ``random`` (uniform
-            over the feasible space or the pool) for the initial design.
-    """
-
-    name: str
-    space: SearchSpace
-    objectives: Objectives
-    ledger_path: Path
-    batch_size: int = 4
-    n_initial: int = 8
-    surrogate: Surrogate = field(default_factory=GPSurrogate)
-    acquisition: AcquisitionSpec = field(default_factory=QuasiRandom)
-    optimizer: OptimizerSpec = field(default_factory=OptimizerSpec)
-    seed: int = 0
-    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
-    id_prefix: str = "exp"
-    pool: CandidatePool | None = None
-    initial_method: str = "space_filling"
-
-    def __post_init__(self) -> None:
-        if self.initial_method not in INITIAL_METHODS:
-            raise ConfigError(f"config key initial_design.method: value="
-                              f"{self.initial_method!r}; expected one of "
-                              f"{list(INITIAL_METHODS)}.")
-        for name in ("batch_size", "n_initial"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise ConfigError(f"config key {name}: value={value!r}; expected a "
-                                  "positive whole number.")
-
-    @property
-    def schema(self) -> LedgerSchema:
-        """The ledger's columns."""
-        return LedgerSchema(self.space, self.objectives, self.id_prefix)
-
-    @property
-    def tkwargs(self) -> dict:
-        """Tensor dtype (float64) and device."""
-        return {"dtype": torch.float64, "device": self.device}
-
-
-@dataclass
-class RoundResult:
-    """What a round did, for the terminal and the tracker."""
-
-    campaign: str
-    round: int
-    strategy: str
-    batch: pd.DataFrame
-    ledger: pd.DataFrame
-    ledger_path: Path
-    metrics: dict[str, float]
-    notes: list[str]
-    seed: int
-    inputs: list[str]
-    targets: list[str]
-    model: Model | None = None
-    model_targets: list[Target] = field(default_factory=list)
-    acquisition_value: float | None = None
-
-
-def round_seed(seed: int, round_number: int) -> int:
-    """A distinct, reproducible seed per (base seed, round)."""
-    return (seed * 1_000_003 + round_number) % (2**31 - 1)
-
-
-def measured_hypervolume(frame: pd.DataFrame, settings: CampaignSettings) -> float:
-    """Hypervolume (model scale, maximization signs) of rows with every target measured.
-
-    Known targets are computed from the inputs; the reference point is the thresholds.
-    Returns 0 when no row dominates the reference point.
-    """
-    objs = settings.objectives
-    rows = frame[frame["status"] == "measured"].dropna(
-        subset=[t.name for t in objs.measured])
-    if rows.empty:
-        return 0.0
-    tk = settings.tkwargs
-    X = settings.space.encode(rows, **tk)
-    cols = []
-    for t in objs.targets:
-        if t.is_known:
-            y = t.known(X).squeeze(-1)
-        else:
-            y = torch.as_tensor(rows[t.name].to_numpy(dtype=float, copy=True), **tk)
-        cols.append(t.sign * t.to_model(y))
-    Y = torch.stack(cols, dim=-1)
-    ref = reference_point(objs.targets, **tk)
-    if len(objs.targets) == 1:
-        return float((Y - ref).clamp_min(0).max())
-    return float(DominatedPartitioning(ref_point=ref, Y=Y).compute_hypervolume())
-
-
-def _fit_models(
-    ledger: Ledger, settings: CampaignSettings, notes: list[str]
-) -> tuple[list[Target], list[Model], Tensor]:
-    """Fit one surrogate per measured target with enough data; add known targets."""
-    tk = settings.tkwargs
-    bounds = settings.space.bounds(**tk)
-    targets: list[Target] = []
-    models: list[Model] = []
-    used_rows: set[int] = set()
-    for t in settings.objectives.measured:
-        rows = ledger.measured(t.name)
-        if len(rows) < settings.surrogate.min_measurements:
-            notes.append(f"{t.name}: {len(rows)} measurement(s), fewer than the "
-                         f"{settings.surrogate.min_measurements} a model needs; this round "
-                         "leaves it out of the objectives.")
-            continue
-        X = settings.space.encode(rows, **tk)
-        Y = torch.as_tensor(t.to_model(rows[t.name].to_numpy(dtype=float, copy=True)), **tk)
-        models.append(settings.surrogate.fit(X, Y.unsqueeze(-1), bounds))
-        targets.append(t)
-        used_rows.update(rows.index)
-    baseline = ledger.frame.loc[sorted(used_rows)]
-    X_baseline = settings.space.encode(baseline, **tk)
-    if models:
-        for t in settings.objectives.known:
-            models.append(known_model(t.known))
-            targets.append(t)
-    return targets, models, X_baseline
-
-
-def _predict(model: Model | None, targets: list[Target], X: Tensor,
-             objectives: Objectives) -> dict[str, np.ndarray]:
-    """Predicted mean and sd per target in physical units (NaN where not modelled).
-
-    For log10-modelled targets the mean and sd are those of the implied log-normal.
-    """
-    out: dict[str, np.ndarray] = {}
-    n = X.shape[0]
-    with torch.no_grad():
-        post = model.posterior(X) if model is not None else None
-        mean = post.mean if post is not None else None
-        var = post.variance if post is not None else None
-    for t in objectives.targets:
-        if t.is_known:
-            mu = t.known(X).squeeze(-1).cpu().numpy()
-            sd = np.zeros(n)
-        elif t in targets:
-            k = targets.index(t)
-            m, v = mean[:, k].cpu().numpy(), var[:, k].clamp_min(0).cpu().numpy()
-            if t.transform == "log10":
-                ln10 = math.log(10.0)
-                mu = np.exp(m * ln10 + 0.5 * v * ln10**2)
-                sd = mu * np.sqrt(np.expm1(v * ln10**2))
-            else:
-                mu, sd = m, np.sqrt(v)
-        else:
-            mu = sd = np.full(n, np.nan)
-        out[f"pred_{t.name}_mean"] = mu
-        out[f"pred_{t.name}_sd"] = sd
-    return out
-
-
-def _pool_choices(settings: CampaignSettings, ledger: Ledger) -> Tensor | None:
-    """A pool campaign's candidates not yet in the ledger (whatever their status);
-    ``None`` for a continuous space."""
-    if settings.pool is None:
-        return None
-    choices = settings.pool.available(settings.space, ledger.frame, **settings.tkwargs)
-    if len(choices) == 0:
-        raise CandidateGenerationError(
-            f"every candidate of the pool {settings.pool.path} "
-            f"({len(settings.pool.frame)} rows) is already in the ledger "
-            f"{settings.ledger_path}. Fix: add candidates to the pool file.")
-    return choices
-
-
-def _model_choices(settings: CampaignSettings, pool: Tensor | None,
-                   seed: int) -> Tensor | None:
-    """What a model-based round picks from: the pool; for a surrogate without gradients
-    a dense uniform sample of the feasible space; else ``None`` (continuous)."""
-    if pool is not None or getattr(settings.surrogate, "differentiable", True):
-        return pool
-    return settings.space.sample(settings.optimizer.discrete_candidates, seed,
-                                 **settings.tkwargs)
-
-
-def _spread(settings: CampaignSettings, q: int, seed: int, existing: Tensor,
-            choices: Tensor | None, method: str = "space_filling") -> Tensor:
-    """``q`` model-free candidates: spread out, or uniformly random."""
-    tk = settings.tkwargs
-    space = settings.space
-    if settings.pool is not None:
-        if method == "random":
-            return pick_random(choices, q, seed)
-        return pick_spread(choices, q, seed, space.bounds(**tk), existing=existing)
-    if method == "random":
-        return space.sample(q, seed, **tk)
-    return space.space_filling(q, seed, existing=existing, **tk)
-
-
-def plan_round(settings: CampaignSettings,
-               decisions: dict[str, str] | None = None) -> RoundResult:
-    """Plan the next round and append it to the ledger.
-
-    Initial rounds (fewer active rows than ``n_initial``, or no target with enough
-    measurements for a model) propose a space-filling design; later rounds fit models
-    and optimize the acquisition function with pending rows as ``X_pending``.
-
-    Rejected proposals are no longer pending, but join the acquisition's pending set
-    (and the rows space-filling designs keep away from), so they are not proposed again
-    unchanged.
-
-    Args:
+        index: 1-based position in this loop.
+        rounds: Rounds this loop runs.
+        result: The planned round.
+        ledger: The ledger after the lab's measurements were recorded.
         settings: The campaign.
-        decisions: Reviewers' decisions from the tracking UI (id to approve/reject),
-            applied to the ledger first; ones that cannot apply become notes.
-
-    Raises:
-        LedgerError: The ledger holds a bad cell (nothing is written).
-        LedgerLockedError: Another round of this campaign is running.
     """
-    t_start = time.perf_counter()
-    tk = settings.tkwargs
-    space = settings.space
-    with Ledger.lock(settings.ledger_path):
-        ledger = Ledger.load(settings.ledger_path, settings.schema)
-        ledger.complete()
-        notes: list[str] = []
-        if decisions:
-            changed, ignored = ledger.apply_decisions(decisions, "mlflow tag 'decision':",
-                                                      strict=False)
-            notes += ignored
-            if changed:
-                notes.append(f"applied reviewers' decisions from mlflow to {', '.join(changed)}")
-        rnd = ledger.next_round
-        seed = round_seed(settings.seed, rnd)
-        torch.manual_seed(seed)
-        metrics: dict[str, float] = {}
-        active = ledger.active
-        avoid = ledger.frame[ledger.frame["status"].isin(["proposed", "approved", "rejected"])]
-        X_all = space.encode(ledger.frame, **tk)
-        X_pending = space.encode(avoid, **tk) if len(avoid) else None
-        n_missing = settings.n_initial - len(active)
-        choices = _pool_choices(settings, ledger)
-        model: Model | None = None
-        targets: list[Target] = []
-        t_fit = time.perf_counter()
-        if n_missing <= 0 and not isinstance(settings.acquisition, QuasiRandom):
-            targets, models, X_baseline = _fit_models(ledger, settings, notes)
-            if models:
-                model = ModelList(*models)
-        metrics["fit_s"] = time.perf_counter() - t_fit
-        t_acq = time.perf_counter()
-        q = n_missing if n_missing > 0 else settings.batch_size
-        if choices is not None and len(choices) < q:
-            notes.append(f"only {len(choices)} candidate(s) left in the pool: proposing "
-                         f"{len(choices)} instead of {q}.")
-            q = len(choices)
-        if n_missing > 0:
-            method = settings.initial_method.replace("_", "-")
-            strategy, source = f"initial design ({method})", "initial"
-            X = _spread(settings, q, seed, X_all, choices, settings.initial_method)
-        elif model is None and not isinstance(settings.acquisition, QuasiRandom):
-            strategy, source = "space-filling (no target has enough data)", "initial"
-            notes.append("No measured target has enough data for a model yet: proposing "
-                         "more space-filling experiments. Record results for model-based "
-                         "proposals.")
-            X = _spread(settings, q, seed, X_all, choices)
-        elif isinstance(settings.acquisition, QuasiRandom):
-            strategy, source = "quasi-random", "random"
-            X = _spread(settings, q, seed, X_all, choices)
-        else:
-            names = ", ".join(t.name for t in targets)
-            # one objective: every model-based spec reduces to qLogNEI (see propose)
-            acq_name = settings.acquisition.name if len(targets) > 1 else "qLogNEI"
-            strategy = f"{acq_name} over {names}"
-            kind = getattr(settings.surrogate, "kind", None)  # non-GP surrogates say so
-            if kind:
-                strategy += f" ({kind.replace('_', ' ')} surrogate)"
-            if settings.pool is not None:
-                strategy += f" (pool of {len(choices)} candidates)"
-            source = "bo"
-            X, acq_value = propose(model, targets, space, X_baseline, X_pending, q,
-                                   settings.acquisition, settings.optimizer, seed, notes,
-                                   choices=_model_choices(settings, choices, seed))
-            metrics["expected_improvement"] = acq_value if acq_value is not None else math.nan
-        metrics["propose_s"] = time.perf_counter() - t_acq
-        batch = space.decode(X)
-        for col, values in _predict(model, targets, X, settings.objectives).items():
-            batch[col] = values
-        ids = ledger.new_ids(q)
-        batch.insert(0, "id", ids)
-        batch.insert(1, "round", rnd)
-        batch.insert(2, "status", "proposed")
-        batch.insert(3, "source", source)
-        batch["proposed_at"] = now()
-        ledger.append(batch)
-        ledger.write()
-    metrics["n_measured"] = float((ledger.frame["status"] == "measured").sum())
-    metrics["n_pending"] = float(len(ledger.pending) - q)
-    metrics["n_proposed"] = float(q)
-    metrics["hypervolume_measured"] = measured_hypervolume(ledger.frame, settings)
-    for t in settings.objectives.measured:
-        values = ledger.measured(t.name)[t.name]
-        if len(values):
-            metrics[f"best_{t.name}"] = float(values.max() if t.sign > 0 else values.min())
-    metrics["round_s"] = time.perf_counter() - t_start
-    return RoundResult(settings.name, rnd, strategy, ledger.schema.coerce(batch),
-                       ledger.frame.copy(), settings.ledger_path, metrics, notes, seed,
-                       settings.space.names, ledger.schema.targets, model, targets)
+
+    index: int
+    rounds: int
+    result: RoundResult
+    ledger: pd.DataFrame
+    settings: CampaignSettings
+
+    @property
+    def batch(self) -> pd.DataFrame:
+        """The round's rows as recorded (values and statuses from the lab)."""
+        return self.ledger[self.ledger["round"] == self.result.round]
+
+    @property
+    def n_failed(self) -> int:
+        """Experiments of the round the lab reported as failed."""
+        return int((self.batch["status"] == "failed").sum())
+
+    @property
+    def hypervolume(self) -> float:
+        """Hypervolume of the measured front so far (model scale)."""
+        return measured_hypervolume(self.ledger, self.settings)
+
+    @property
+    def best(self) -> dict[str, float]:
+        """Best measured value per target so far (failed rows do not count)."""
+        return best_measured(self.ledger, self.settings.objectives)
 
 
-def record_results(settings: CampaignSettings, results: Path | pd.DataFrame,
-                   source: str | None = None) -> tuple[list[str], pd.DataFrame]:
-    """Merge a results file or table into the ledger by id (validated before any write).
+def _lab_name(lab: Lab) -> str:
+    func = getattr(lab, "func", lab)  # functools.partial from `_partial_: true`
+    return getattr(func, "__qualname__", type(func).__name__)
 
-    Returns:
-        The ids that changed, and the updated ledger frame.
+
+class Campaign:
+    """A campaign: validated settings, the ledger they point at, tracking and a lab.
+
+    Args:
+        settings: The campaign's settings (``Campaign.from_config`` builds them from a
+            campaign YAML; build them by hand for a campaign defined in Python).
+        tracker: Where rounds are mirrored for review (default: none).
+        lab: What measures a batch in :meth:`run` (``None``: people measure).
+        threads: torch CPU threads during each call: ``auto`` (1 on machines with at
+            most 4 cores, else torch's default), a positive whole number, or ``None``
+            (torch's default).
+        config: The resolved config, logged with each round as run parameters.
+        lab_name: The lab's name in messages (default: the callable's name).
     """
-    with Ledger.lock(settings.ledger_path):
-        if not Path(settings.ledger_path).exists():
-            raise LedgerError(
-                f"ledger {settings.ledger_path} does not exist yet, so there is nothing to "
-                "record results against. Fix: plan a round first, or check paths.runs."
-            )
-        ledger = Ledger.load(settings.ledger_path, settings.schema)
-        ledger.complete()
-        changed = ledger.merge_results(
-            results if isinstance(results, pd.DataFrame) else Path(results), source)
-        ledger.write()
-    return changed, ledger.frame.copy()
 
+    def __init__(self, settings: CampaignSettings, *, tracker: Tracker | None = None,
+                 lab: Lab | None = None, threads: int | str | None = "auto",
+                 config: dict | None = None, lab_name: str | None = None) -> None:
+        self._settings = settings
+        self.tracker: Tracker = tracker if tracker is not None else NullTracker()
+        self.lab = lab
+        self.lab_name = lab_name or (_lab_name(lab) if lab is not None else None)
+        self.threads = resolve_threads(threads)
+        self.config = config or {}
+        self.tracking_ok = True
 
-def decide(settings: CampaignSettings, decisions: dict[str, str]) -> list[str]:
-    """Approve or reject proposals by id (command line); validated before any write.
+    # ------------------------------------------------------------ construction
+    @classmethod
+    def from_config(cls, campaign: str, overrides: Sequence[str] = (),
+                    config_dir: str | Path | None = None) -> Campaign:
+        """Compose a campaign config with Hydra, validated exactly as the CLI does.
 
-    Returns:
-        The ids whose status changed.
-    """
-    with Ledger.lock(settings.ledger_path):
-        ledger = Ledger.load(settings.ledger_path, settings.schema)
-        ledger.complete()
-        changed, _ = ledger.apply_decisions(decisions, "command line", strict=True)
-        ledger.write()
-    return changed
+        Args:
+            campaign: The campaign config's name (``oxychloride``).
+            overrides: Overrides as on the command line
+                (``["batch_size=2", "tracking=none"]``).
+            config_dir: An extra config folder, searched first (``--config-dir``):
+                its ``campaign/<name>.yaml`` defines campaigns of your own.
+
+        Raises:
+            ConfigError: Any invalid value, with file, key (``err.key``) and fix.
+        """
+        cfg = compose(campaign, overrides, config_dir)
+        return cls.from_composed(cfg, campaign_source(campaign, config_dir))
+
+    @classmethod
+    def from_composed(cls, cfg: Any, source: str) -> Campaign:
+        """A campaign from an already composed Hydra config (``python -m optim``)."""
+        built = build(cfg, source)
+        return cls(built.settings, tracker=built.tracker, lab=built.lab,
+                   threads=built.threads, config=built.plain, lab_name=built.lab_name)
+
+    # ------------------------------------------------------------------- state
+    @property
+    def settings(self) -> CampaignSettings:
+        """The typed, validated settings."""
+        return self._settings
+
+    @property
+    def name(self) -> str:
+        """The campaign's name."""
+        return self._settings.name
+
+    @property
+    def ledger_path(self) -> Path:
+        """The ledger file."""
+        return self._settings.ledger_path
+
+    @property
+    def ledger(self) -> pd.DataFrame:
+        """Every experiment so far, validated (a copy: editing it changes nothing)."""
+        return Ledger.load(self.ledger_path, self._settings.schema).frame.copy()
+
+    # ---------------------------------------------------------------- commands
+    def propose(self) -> RoundResult:
+        """Plan the next round: reviewers' decisions from tracking are applied first;
+        the batch is written to the ledger, then logged for review."""
+        with self._session():
+            from_ui: dict[str, str] = {}
+            self._track(lambda: from_ui.update(self.tracker.decisions(self.name)))
+            result = plan_round(self._settings, from_ui)
+            self._track(lambda: self._log_round(result, from_ui))
+        return result
+
+    def record(self, results: str | Path | pd.DataFrame, source: str | None = None,
+               ) -> list[str]:
+        """Merge measured values (a results CSV or a table with ``id``) by id.
+
+        Returns:
+            The ids that changed.
+        """
+        return self._record(results, source)[0]
+
+    def _record(self, results: str | Path | pd.DataFrame, source: str | None,
+                ) -> tuple[list[str], pd.DataFrame]:
+        with self._session():
+            changed, ledger = record_results(self._settings, results, source)
+            self._track(lambda: self.tracker.log_measurements(self.name, ledger,
+                                                              self._settings.schema.targets))
+        return changed, ledger
+
+    def decide(self, decisions: dict[str, str] | None = None, *,
+               approve: Sequence[str] = (), reject: Sequence[str] = ()) -> list[str]:
+        """Approve or reject proposals by id (``approve=[...]``, ``reject=[...]``, or a
+        mapping of id to ``approve``/``reject``).
+
+        Returns:
+            The ids whose status changed.
+        """
+        decisions = {**(decisions or {}), **dict.fromkeys(approve, "approve"),
+                     **dict.fromkeys(reject, "reject")}
+        both = set(approve) & set(reject)
+        if both:
+            raise ConfigError(f"approve and reject both name {sorted(both)}. Fix: decide "
+                              "each proposal once.", key="approve", value=sorted(both))
+        with self._session():
+            changed, ledger = decide(self._settings, decisions)
+            self._track(lambda: (self.tracker.mark_decisions(self.name, decisions),
+                                 self.tracker.log_measurements(
+                                     self.name, ledger, self._settings.schema.targets)))
+        return changed
+
+    def run(self, lab: Lab | None = None, rounds: int = 1,
+            on_round: Callable[[LoopRound], None] | None = None) -> list[RoundResult]:
+        """The closed loop: propose, measure with the lab, record; ``rounds`` times.
+
+        Args:
+            lab: ``lab(experiments) -> measurements`` (default: the configured lab).
+                ``experiments`` has ``id``, ``round`` and the input columns; the
+                measurements, ``id`` and target columns (and optionally ``status``,
+                ``notes``), are validated like a results file.
+            rounds: Rounds to run.
+            on_round: Called after each round is recorded.
+
+        Raises:
+            ConfigError: No lab, or a bad ``rounds``.
+            LabError: The lab failed or returned something unusable (its round's
+                proposals stay in the ledger as ``proposed``).
+        """
+        lab = lab if lab is not None else self.lab
+        if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 1:
+            raise ConfigError(f"config key rounds: value={rounds!r}; expected a whole "
+                              "number >= 1.", key="rounds", value=rounds)
+        if lab is None:
+            raise ConfigError(f"rounds={rounds} needs a lab that measures: lab=simulated, "
+                              "or your own lab (lab._target_). With lab=manual, people "
+                              "measure, so each command plans one round.", key="lab")
+        name = self.lab_name if lab is self.lab else _lab_name(lab)
+        results = []
+        for k in range(1, rounds + 1):
+            result = self.propose()
+            measured = self._measure(lab, name, result)
+            _, ledger = self._record(measured, f"lab {name}, round {result.round}")
+            results.append(result)
+            if on_round is not None:
+                on_round(LoopRound(k, rounds, result, ledger, self._settings))
+        return results
+
+    def review_hint(self) -> str | None:
+        """How to open the review screen, or ``None`` (no tracking, or it failed)."""
+        if not self.tracking_ok:
+            return None
+        try:
+            return self.tracker.review_hint(self.name)
+        except Exception:  # noqa: BLE001 - a hint is never worth a traceback
+            return None
+
+    # ----------------------------------------------------------------- helpers
+    def _measure(self, lab: Lab, name: str, result: RoundResult) -> pd.DataFrame:
+        experiments = result.batch[["id", "round", *self._settings.space.names]]
+        try:
+            measured = lab(experiments.copy())
+        except Exception as err:
+            raise LabError(f"lab {name} failed on round {result.round}: "
+                           f"{type(err).__name__}: {err}. The proposals are in the ledger "
+                           "with status 'proposed'.") from err
+        if not isinstance(measured, pd.DataFrame):
+            raise LabError(f"lab {name} returned {type(measured).__name__}; expected a "
+                           "DataFrame with 'id' and target columns.")
+        return measured
+
+    def _log_round(self, result: RoundResult, from_ui: dict[str, str]) -> None:
+        self.tracker.mark_decisions(self.name, from_ui)
+        figures = round_figures(result, self._settings) if self.tracker.records_artifacts \
+            else {}
+        self.tracker.log_round(result, self.config, describe_round(result, self._settings),
+                               figures)
+
+    def _track(self, call: Callable[[], object]) -> bool:
+        """Run a tracking call; the ledger is already written, so failures only warn."""
+        try:
+            call()
+        except Exception as err:  # noqa: BLE001 - any tracking failure must not lose work
+            warnings.warn(f"tracking skipped ({type(err).__name__}: {err}). The ledger is "
+                          "up to date and nothing is lost; the next round that reaches the "
+                          "store logs the missed rounds.", TrackingWarning, stacklevel=3)
+            self.tracking_ok = False
+            return False
+        self.tracking_ok = True
+        return True
+
+    @contextmanager
+    def _session(self) -> Iterator[None]:
+        """The campaign's torch threads for the call; the caller's afterwards."""
+        before = torch.get_num_threads()
+        if self.threads is not None:
+            torch.set_num_threads(self.threads)
+        try:
+            yield
+        finally:
+            torch.set_num_threads(before)

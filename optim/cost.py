@@ -12,7 +12,6 @@ With precursor mole fractions ``x_i``, molar masses ``M_i`` (g/mol, pymatgen), p
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -21,6 +20,7 @@ from torch import Tensor
 
 from optim.exceptions import ConfigError
 from optim.search_space.composition import CompositionParameter
+from optim.search_space.parameters import is_finite_number
 
 __all__ = ["PrecursorCost", "PrecursorPrice"]
 
@@ -51,7 +51,9 @@ class PrecursorCost:
         columns: Indices of the composition's fractions in the encoded input tensor.
         yield_fraction: Synthesis yield ``Y`` in (0, 1].
         price_set: Name of the price table, for provenance.
-        source: Where the definitions came from, for error messages.
+
+    Raises:
+        ConfigError: A missing or non-positive price or density, or a bad yield.
     """
 
     composition: CompositionParameter
@@ -60,7 +62,6 @@ class PrecursorCost:
     columns: Sequence[int] = field(hash=False)
     yield_fraction: float = 1.0
     price_set: str = ""
-    source: str = "config"
 
     def __post_init__(self) -> None:
         names = self.composition.names
@@ -71,21 +72,21 @@ class PrecursorCost:
             missing = [n for n in names if n not in table]
             if missing:
                 raise ConfigError(
-                    f"{self.source}: no {label} entry for precursor(s) {missing} "
+                    f"no {label} entry for precursor(s) {missing} "
                     f"(price set {self.price_set!r}); have {sorted(table)}. Fix: add "
-                    f"{missing[0]} with its value in {unit} and its source."
-                )
+                    f"{missing[0]} with its value in {unit} and its source.",
+                    value=missing)
             for n in names:
                 value = table[n]
-                if not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
+                if not is_finite_number(value) or value <= 0:
                     raise ConfigError(
-                        f"{self.source}: {label}.{n}: value={value!r}; expected a positive "
-                        f"number in {unit}."
-                    )
-        if not 0.0 < self.yield_fraction <= 1.0:
+                        f"{label}.{n}: value={value!r}; expected a positive "
+                        f"number in {unit}.", value=value)
+        if not is_finite_number(self.yield_fraction) or not 0.0 < self.yield_fraction <= 1.0:
             raise ConfigError(
-                f"{self.source}: yield_fraction={self.yield_fraction}; expected 0 < Y <= 1."
-            )
+                f"yield_fraction={self.yield_fraction!r}; expected 0 < Y <= 1.",
+                key="yield_fraction", value=self.yield_fraction)
+        object.__setattr__(self, "yield_fraction", float(self.yield_fraction))
 
     def _terms(self, like: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         names = self.composition.names

@@ -1,20 +1,30 @@
-"""Error tree of the application.
+"""Error and warning trees of the application.
 
 Every error raised for bad user input (a config value, a ledger cell, a results file)
 inherits :class:`OptimError` and the matching built-in, and its message names where the
 bad value is (file, row, column or config key), the value itself, what would be valid,
 and how to fix it.
+
+Errors are data as well as text: a :class:`ConfigError` carries the config ``key``, the
+``source`` file and the ``value``, so callers (the entry point's hint on command-line
+overrides, a notebook) read fields instead of parsing messages. Domain classes raise
+with their own field names (``key="lower"``); the config layer, which alone knows where
+an object sits in the YAML, adds the location (``optim.config.located``).
 """
 
 from __future__ import annotations
 
 __all__ = [
-    "CandidateGenerationError",
     "ConfigError",
-    "LedgerError",
     "LabError",
+    "LedgerError",
     "LedgerLockedError",
+    "LedgerWarning",
     "OptimError",
+    "OptimWarning",
+    "ProposalError",
+    "TrackingWarning",
+    "where",
 ]
 
 
@@ -23,7 +33,24 @@ class OptimError(Exception):
 
 
 class ConfigError(OptimError, ValueError):
-    """A campaign config holds a value that cannot be used."""
+    """A campaign setting holds a value that cannot be used.
+
+    Args:
+        message: What is wrong, the value, what is valid and the fix.
+        key: The setting's name: a field of the object that raised (``lower``), or,
+            once the config layer has located it, the full config key
+            (``search_space.parameters.milling_time_h.lower``).
+        source: The config file the value came from, once located.
+        value: The offending value, when there is one.
+    """
+
+    def __init__(self, message: str, *, key: str | None = None, source: str | None = None,
+                 value: object = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.key = key
+        self.source = source
+        self.value = value
 
 
 class LedgerError(OptimError, ValueError):
@@ -38,8 +65,20 @@ class LabError(OptimError):
     """A lab (simulated or a user's plug-in) failed or returned something unusable."""
 
 
-class CandidateGenerationError(OptimError):
-    """No candidate satisfying every constraint could be generated."""
+class ProposalError(OptimError):
+    """No proposal satisfying every bound and constraint could be made."""
+
+
+class OptimWarning(UserWarning):
+    """Base class of this application's warnings (shown to people without a source line)."""
+
+
+class LedgerWarning(OptimWarning):
+    """Usable but suspicious ledger content (e.g. a measured row outside a constraint)."""
+
+
+class TrackingWarning(OptimWarning):
+    """Tracking failed; the ledger is written and nothing is lost."""
 
 
 def where(source: str, row: int | None = None, column: str | None = None) -> str:

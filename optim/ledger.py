@@ -22,7 +22,8 @@ import numpy as np
 import pandas as pd
 from filelock import FileLock, Timeout
 
-from optim.exceptions import LedgerError, LedgerLockedError, where
+from optim.cells import parse_inputs, parse_number, parse_target, read_table
+from optim.exceptions import LedgerError, LedgerLockedError, LedgerWarning, where
 from optim.objectives import Objectives
 from optim.search_space import SearchSpace
 
@@ -31,13 +32,6 @@ __all__ = ["Ledger", "LedgerSchema", "LedgerWarning", "STATUSES", "SOURCES"]
 STATUSES = ("proposed", "approved", "rejected", "measured", "failed")
 SOURCES = ("initial", "bo", "random", "manual", "literature")
 PENDING = ("proposed", "approved")
-SUM_TOLERANCE = 5e-3  # fractions rounded to 3 decimals (0.583 + 0.313 + 0.104 = 1.000)
-SUM_QUIET = 1e-4  # beyond this (and within SUM_TOLERANCE) the row is kept with a warning
-BOUND_TOLERANCE = 1e-9
-
-
-class LedgerWarning(UserWarning):
-    """Usable but suspicious ledger content (e.g. a measured row outside a constraint)."""
 
 
 def now() -> str:
@@ -101,74 +95,6 @@ def _cell(value: object) -> str:
     return str(value).strip()
 
 
-def _parse_number(text: str, loc: str, hint: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise LedgerError(f"{loc}: value={text!r} is not a number. Fix: {hint}") from None
-    if not math.isfinite(value):
-        raise LedgerError(f"{loc}: value={text!r} is not finite. Fix: {hint}")
-    return value
-
-
-def read_table(path: Path, what: str) -> pd.DataFrame:
-    """Read a CSV as text cells (validation parses them), stripping whitespace."""
-    try:
-        raw = pd.read_csv(path, dtype=str, keep_default_na=False, skip_blank_lines=True)
-    except FileNotFoundError:
-        raise LedgerError(f"{what} {path} does not exist. Fix: check the path.") from None
-    except (pd.errors.ParserError, UnicodeDecodeError) as err:
-        raise LedgerError(
-            f"{what} {path} is not a readable CSV file: {err}. Fix: save it as CSV "
-            "(UTF-8) and quote any cell that contains a comma (spreadsheets' CSV export "
-            "does this)."
-        ) from err
-    raw.columns = [str(c).strip() for c in raw.columns]
-    return raw.apply(lambda s: s.str.strip())
-
-
-def parse_inputs(rec: dict[str, str], i: int, space: SearchSpace, source: str,
-                 ) -> dict[str, float]:
-    """Input cells of one row (text): numbers within bounds, fractions summing to the
-    composition's total (rounded sums within ``SUM_TOLERANCE`` kept with a warning).
-
-    Shared by the ledger, results files and pool files, so all say the same.
-
-    Raises:
-        LedgerError: The first bad cell, with file, row, column, value and the fix.
-    """
-    bounds = space.physical_bounds
-    row: dict[str, float] = {}
-    for c in space.names:
-        lo, hi = bounds[c]
-        loc = where(source, i, c)
-        value = _parse_number(rec[c], loc, f"enter a number in [{lo}, {hi}].")
-        tol = BOUND_TOLERANCE * (hi - lo)
-        if not lo - tol <= value <= hi + tol:
-            raise LedgerError(
-                f"{loc}: value={value} is outside the bounds [{lo}, {hi}]. Fix: correct "
-                "the value (unit?) or widen the bounds in the campaign config."
-            )
-        row[c] = value
-    if space.composition:
-        total = sum(row[c] for c in space.composition_names)
-        if abs(total - space.composition.total) > SUM_TOLERANCE:
-            cols = "+".join(space.composition_names)
-            raise LedgerError(
-                f"{where(source, i)}, columns {cols}: fractions sum to {total:.6g}; "
-                f"expected {space.composition.total} within {SUM_TOLERANCE}. Fix: enter "
-                "mole fractions, e.g. 1.4Li2O-0.75ZrCl4-0.25AlCl3 is 0.58333, 0.3125, "
-                "0.10417 (each amount divided by their sum)."
-            )
-        if abs(total - space.composition.total) > SUM_QUIET:
-            warnings.warn(
-                f"{where(source, i)}: fractions sum to {total:.6g} (rounded values?); "
-                "the row is kept as written and normalized for modelling.",
-                LedgerWarning, stacklevel=3,
-            )
-    return row
-
-
 def parse_frame(raw: pd.DataFrame, schema: LedgerSchema, source: str) -> pd.DataFrame:
     """Validate text cells of a ledger and return a typed frame.
 
@@ -213,24 +139,10 @@ def parse_frame(raw: pd.DataFrame, schema: LedgerSchema, source: str) -> pd.Data
             ) from None
         row.update(parse_inputs(rec, i, space, source))
         for t in objectives.measured:
-            text = rec.get(t.name, "")
-            loc = where(source, i, t.name)
-            if text == "":
-                row[t.name] = np.nan
-                continue
-            value = _parse_number(text, loc, "enter a number, or leave the cell empty "
-                                  "if not measured yet.")
-            problem = t.check_value(value)
-            if problem:
-                raise LedgerError(
-                    f"{loc}: value={value} is {problem}. Fix: check the value and its unit "
-                    f"({t.unit or 'see the campaign config'})."
-                )
-            _warn_suspicious(t, value, loc)
-            row[t.name] = value
+            row[t.name] = parse_target(rec.get(t.name, ""), t, where(source, i, t.name))
         for c in schema.predictions:
             text = rec.get(c, "")
-            row[c] = np.nan if text == "" else _parse_number(
+            row[c] = np.nan if text == "" else parse_number(
                 text, where(source, i, c), "leave prediction columns as written.")
         has_target = any(not np.isnan(row[t]) for t in schema.targets)
         status = rec.get("status", "") or ("measured" if has_target else "proposed")
@@ -261,13 +173,6 @@ def parse_frame(raw: pd.DataFrame, schema: LedgerSchema, source: str) -> pd.Data
     frame = schema.coerce(pd.DataFrame(rows)) if rows else schema.empty()
     _warn_constraints(frame, schema, source)
     return frame
-
-
-def _warn_suspicious(target, value: float, loc: str) -> None:
-    reason = target.suspicious(value)
-    if reason:
-        warnings.warn(f"{loc}: {reason} The value is kept as written; correct it if it "
-                      "is a slip.", LedgerWarning, stacklevel=3)
 
 
 def _warn_constraints(frame: pd.DataFrame, schema: LedgerSchema, source: str) -> None:
@@ -325,6 +230,36 @@ class Ledger:
             yield
         finally:
             lock.release()
+
+    @classmethod
+    @contextmanager
+    def transaction(cls, path: Path, schema: LedgerSchema, *, must_exist: bool = False,
+                    ) -> Iterator[Ledger]:
+        """Lock, load, complete hand edits, yield the ledger; write it on a clean exit.
+
+        Every command that changes a campaign (plan a round, record results, decide) is
+        one transaction: nothing is written when the body raises, and no other round of
+        the campaign runs meanwhile.
+
+        Args:
+            path: The ledger CSV.
+            schema: Its columns and validation rules.
+            must_exist: Refuse a missing ledger (recording results, deciding) instead of
+                starting an empty one.
+
+        Raises:
+            LedgerLockedError: Another process holds the campaign's lock.
+            LedgerError: The ledger is missing (``must_exist``) or holds a bad cell.
+        """
+        with cls.lock(path):
+            if must_exist and not Path(path).exists():
+                raise LedgerError(
+                    f"ledger {path} does not exist yet, so there is nothing to record "
+                    "against. Fix: plan a round first, or check paths.runs.")
+            ledger = cls.load(path, schema)
+            ledger.complete()
+            yield ledger
+            ledger.write()
 
     # ---------------------------------------------------------------- queries
     @property
@@ -429,12 +364,7 @@ class Ledger:
                 if text == "":
                     continue
                 tloc = where(source, i, t.name)
-                value = _parse_number(text, tloc, "enter a number or leave it empty.")
-                problem = t.check_value(value)
-                if problem:
-                    raise LedgerError(f"{tloc}: value={value} is {problem}. Fix: check the "
-                                      f"value and its unit ({t.unit}).")
-                _warn_suspicious(t, value, tloc)
+                value = parse_target(text, t, tloc)
                 old = self.frame.at[k, t.name]
                 if not np.isnan(old) and not math.isclose(old, value, rel_tol=1e-12):
                     raise LedgerError(

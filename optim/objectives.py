@@ -11,6 +11,7 @@ import torch
 from torch import Tensor
 
 from optim.exceptions import ConfigError
+from optim.search_space.parameters import is_finite_number
 
 __all__ = ["Objectives", "Target"]
 
@@ -31,7 +32,10 @@ class Target:
         valid_range: ``(lower, upper)`` of physically possible values; ``None`` is open.
         known: A formula computes this target (never fitted, never measured).
         description: What the target is, in words.
-        source: Where the definition came from, for error messages.
+
+    Raises:
+        ConfigError: A bad direction, transform, threshold or range; ``key`` names
+            the field.
     """
 
     name: str
@@ -42,45 +46,45 @@ class Target:
     valid_range: tuple[float | None, float | None] = (None, None)
     known: Callable[[Tensor], Tensor] | None = field(default=None, compare=False)
     description: str = ""
-    source: str = "config"
 
     def __post_init__(self) -> None:
-        key = f"{self.source}, key targets.{self.name}"
         if self.direction not in ("maximize", "minimize"):
             raise ConfigError(
-                f"{key}.direction: value={self.direction!r}; expected 'maximize' or "
-                "'minimize'."
-            )
+                f"value={self.direction!r}; expected 'maximize' or 'minimize'.",
+                key="direction", value=self.direction)
         if self.transform not in TRANSFORMS:
             raise ConfigError(
-                f"{key}.transform: value={self.transform!r}; expected one of "
-                f"{list(TRANSFORMS)}."
-            )
-        if not isinstance(self.threshold, int | float) or not math.isfinite(self.threshold):
+                f"value={self.transform!r}; expected one of {list(TRANSFORMS)}.",
+                key="transform", value=self.transform)
+        if not is_finite_number(self.threshold):
             raise ConfigError(
-                f"{key}.threshold: value={self.threshold!r} is not a finite number. "
-                "Fix: give the worst value still worth having, in the target's unit."
-            )
+                f"value={self.threshold!r} is not a finite number. "
+                "Fix: give the worst value still worth having, in the target's unit.",
+                key="threshold", value=self.threshold)
         lo, hi = self.valid_range
+        for bound in (lo, hi):
+            if bound is not None and not is_finite_number(bound):
+                raise ConfigError(f"({lo}, {hi}): {bound!r} is not a finite number (null "
+                                  "for an open end).", key="valid_range", value=bound)
         if self.transform == "log10" and (lo is None or lo < 0):
             object.__setattr__(self, "valid_range", (0.0, hi))
             lo = 0.0
         if self.transform == "log10" and self.threshold <= 0:
             raise ConfigError(
-                f"{key}.threshold: value={self.threshold} has the wrong sign: the target "
+                f"value={self.threshold} has the wrong sign: the target "
                 "is modelled in log10, so the threshold must be > 0. Fix: give a positive "
-                f"threshold in {self.unit or 'the target unit'}."
-            )
+                f"threshold in {self.unit or 'the target unit'}.", key="threshold",
+                value=self.threshold)
         if lo is not None and hi is not None and lo >= hi:
-            raise ConfigError(f"{key}.valid_range: ({lo}, {hi}); expected lower < upper.")
+            raise ConfigError(f"({lo}, {hi}); expected lower < upper.", key="valid_range",
+                              value=(lo, hi))
         if (lo is not None and self.threshold < lo) or (
             hi is not None and self.threshold > hi
         ):
             raise ConfigError(
-                f"{key}.threshold: value={self.threshold} lies outside the target's "
+                f"value={self.threshold} lies outside the target's "
                 f"valid range [{lo}, {hi}] (wrong sign or unit?). Fix: give a threshold "
-                "inside the valid range."
-            )
+                "inside the valid range.", key="threshold", value=self.threshold)
 
     @property
     def sign(self) -> float:
@@ -108,6 +112,38 @@ class Target:
         if self.transform == "log10":
             return 10.0**values
         return values
+
+    def physical_moments(self, mean: np.ndarray, var: np.ndarray,
+                         ) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and sd in physical units from a model-scale mean and variance.
+
+        For log10-modelled targets these are the mean and sd of the implied log-normal
+        (what the ledger's ``pred_`` columns hold); :meth:`interval` inverts them.
+        """
+        var = np.clip(var, 0, None)
+        if self.transform != "log10":
+            return mean, np.sqrt(var)
+        ln10 = math.log(10.0)
+        mu = np.exp(mean * ln10 + 0.5 * var * ln10**2)
+        return mu, mu * np.sqrt(np.expm1(var * ln10**2))
+
+    def interval(self, mean: object, sd: object,
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Centre, low and high of predictions (68 %), from the stored mean and sd.
+
+        Log10-modelled targets are stored as the mean ``m`` and sd ``s`` of a log-normal,
+        whose sd exceeds its mean when the model is unsure; their centre is the median
+        ``m / sqrt(1 + s²/m²)`` and the interval ``median * exp(±σ)`` with
+        ``σ² = ln(1 + s²/m²)`` (±1 sd in log space). Other targets: mean ± sd.
+        """
+        mean, sd = np.asarray(mean, dtype=float), np.asarray(sd, dtype=float)
+        if self.transform != "log10":
+            return mean, mean - sd, mean + sd
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = 1 + (sd / mean) ** 2
+            median = mean / np.sqrt(ratio)
+            factor = np.exp(np.sqrt(np.log(ratio)))
+        return median, median / factor, median * factor
 
     def check_value(self, value: float) -> str | None:
         """Why a measured value is impossible, or ``None`` if it is fine."""
@@ -142,9 +178,9 @@ class Objectives:
     def __post_init__(self) -> None:
         names = [t.name for t in self.targets]
         if not names:
-            raise ConfigError("targets: none given. Fix: add at least one target.")
+            raise ConfigError("none given. Fix: add at least one target.")
         if len(set(names)) != len(names):
-            raise ConfigError(f"targets: duplicate names in {names}.")
+            raise ConfigError(f"duplicate names in {names}.", value=names)
 
     @property
     def names(self) -> list[str]:

@@ -17,28 +17,15 @@ from botorch.utils.multi_objective.pareto import is_non_dominated
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from optim.campaign import CampaignSettings, RoundResult, measured_hypervolume
+from optim.metrics import known_values, measured_hypervolume
 from optim.objectives import Target
-from optim.report import prediction_interval
-from surrogates import loo_predictions
+from optim.rounds import RoundResult
+from optim.settings import CampaignSettings
 
 __all__ = ["composition_figure", "model_check_figure", "pareto_figure", "progress_figure",
            "round_figures"]
 
 MEASURED, FRONT, PENDING, PROPOSED = "#8c8c8c", "#1f77b4", "#ff7f0e", "#d62728"
-
-
-def _values(frame: pd.DataFrame, settings: CampaignSettings) -> pd.DataFrame:
-    """Physical target values of rows; known targets computed from the inputs."""
-    out = pd.DataFrame(index=frame.index)
-    X = settings.space.encode(frame, **settings.tkwargs) if len(frame) else None
-    for t in settings.objectives.targets:
-        if t.is_known:
-            out[t.name] = (t.known(X).squeeze(-1).cpu().numpy() if X is not None
-                           else np.array([]))
-        else:
-            out[t.name] = frame[t.name].to_numpy(dtype=float)
-    return out
 
 
 def _front_mask(values: pd.DataFrame, targets: list[Target]) -> np.ndarray:
@@ -51,8 +38,7 @@ def _front_mask(values: pd.DataFrame, targets: list[Target]) -> np.ndarray:
 def _interval(batch: pd.DataFrame, t: Target) -> tuple[np.ndarray, np.ndarray]:
     """Centre and ``2 x n`` error-bar lengths of predictions, as the terminal shows them
     (log10-modelled targets: median and 68 % interval; others: mean ± sd)."""
-    centre, lo, hi = prediction_interval(t, batch[f"pred_{t.name}_mean"],
-                                         batch[f"pred_{t.name}_sd"])
+    centre, lo, hi = t.interval(batch[f"pred_{t.name}_mean"], batch[f"pred_{t.name}_sd"])
     return centre, np.stack([centre - lo, hi - centre])
 
 
@@ -71,7 +57,7 @@ def pareto_figure(result: RoundResult, settings: CampaignSettings) -> Figure:
     ledger = result.ledger
     measured = ledger[ledger["status"] == "measured"].dropna(
         subset=[t.name for t in settings.objectives.measured])
-    values = _values(measured, settings)
+    values = known_values(measured, settings)
     front = _front_mask(values, targets)
     batch = result.batch
     pairs = list(itertools.combinations(targets, 2)) or [(targets[0], targets[0])]
@@ -199,34 +185,28 @@ def composition_figure(result: RoundResult, settings: CampaignSettings) -> Figur
     return fig
 
 
-def model_check_figure(result: RoundResult) -> tuple[Figure, dict[str, float]] | None:
-    """Leave-one-out predicted versus measured per fitted target, with RMSE and R²."""
-    if result.model is None:
+def model_check_figure(result: RoundResult) -> Figure | None:
+    """Leave-one-out predicted versus measured per fitted target, with RMSE and R²
+    (``optim.metrics.loo_checks``); ``None`` without a fitted model."""
+    checks = result.model_check
+    if not checks:
         return None
-    fitted = [(t, m) for t, m in zip(result.model_targets, result.model.models, strict=True)
-              if not t.is_known]
-    fig = Figure(figsize=(5 * len(fitted), 4.6))
-    scores: dict[str, float] = {}
-    for k, (t, model) in enumerate(fitted):
-        observed, mean, sd = (v.cpu().numpy() for v in loo_predictions(model))
-        rmse = float(np.sqrt(np.mean((mean - observed) ** 2)))
-        ss_tot = float(np.sum((observed - observed.mean()) ** 2))
-        r2 = 1 - float(np.sum((mean - observed) ** 2)) / ss_tot if ss_tot > 0 else np.nan
-        scores[f"loo_rmse_{t.name}"] = rmse
-        scores[f"loo_r2_{t.name}"] = r2
-        ax = fig.add_subplot(1, len(fitted), k + 1)
-        ax.errorbar(observed, mean, yerr=sd, fmt="o", ms=4, capsize=2, c=FRONT)
+    fig = Figure(figsize=(5 * len(checks), 4.6))
+    for k, c in enumerate(checks):
+        t, observed, mean = c.target, c.observed, c.mean
+        ax = fig.add_subplot(1, len(checks), k + 1)
+        ax.errorbar(observed, mean, yerr=c.sd, fmt="o", ms=4, capsize=2, c=FRONT)
         lo, hi = min(observed.min(), mean.min()), max(observed.max(), mean.max())
         ax.plot([lo, hi], [lo, hi], "k--", lw=0.8)
         ax.set_xlabel(f"measured {_model_label(t)}")
         ax.set_ylabel(f"leave-one-out predicted {_model_label(t)}")
         unit = " decades" if t.transform == "log10" else f" {t.unit}"
-        ax.set_title(f"{t.name}: RMSE {rmse:.3g}{unit}, R² {r2:.2f}, n={len(observed)}",
+        ax.set_title(f"{t.name}: RMSE {c.rmse:.3g}{unit}, R² {c.r2:.2f}, n={len(observed)}",
                      fontsize=9)
         ax.grid(alpha=0.3)
     fig.suptitle(f"{result.campaign} round {result.round}: model check (error bars: LOO sd)")
     fig.tight_layout()
-    return fig, scores
+    return fig
 
 
 def progress_figure(result: RoundResult, settings: CampaignSettings) -> Figure:
@@ -259,16 +239,14 @@ def progress_figure(result: RoundResult, settings: CampaignSettings) -> Figure:
     return fig
 
 
-def round_figures(result: RoundResult, settings: CampaignSettings,
-                  ) -> tuple[dict[str, Figure], dict[str, float]]:
-    """Every review figure of a round by artifact name, and model-check scores."""
+def round_figures(result: RoundResult, settings: CampaignSettings) -> dict[str, Figure]:
+    """Every review figure of a round, by artifact name."""
     figures = {"plots/pareto_front.png": pareto_figure(result, settings),
                "plots/progress.png": progress_figure(result, settings)}
-    scores: dict[str, float] = {}
     comp = composition_figure(result, settings)
     if comp is not None:
         figures["plots/composition_map.png"] = comp
     check = model_check_figure(result)
     if check is not None:
-        figures["plots/model_check.png"], scores = check
-    return figures, scores
+        figures["plots/model_check.png"] = check
+    return figures

@@ -7,10 +7,12 @@ import math
 import numpy as np
 import pandas as pd
 
-from optim.campaign import CampaignSettings, RoundResult
+from optim.metrics import best_measured
 from optim.objectives import Target
+from optim.rounds import RoundResult
+from optim.settings import CampaignSettings
 
-__all__ = ["describe_round", "format_batch", "next_steps", "prediction_interval"]
+__all__ = ["describe_round", "format_batch", "model_check_line", "next_steps"]
 
 
 def _fmt(value: float) -> str:
@@ -24,25 +26,6 @@ def _fmt3(value: float) -> str:
     return f"{value:#.3g}".rstrip(".") if math.isfinite(value) else "-"
 
 
-def prediction_interval(target: Target, mean: object, sd: object,
-                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Centre, low and high of predictions (68 %), from the stored ``pred_`` mean and sd.
-
-    Log10-modelled targets are stored as the mean ``m`` and sd ``s`` of a log-normal,
-    whose sd exceeds its mean when the model is unsure; their centre is the median
-    ``m / sqrt(1 + s²/m²)`` and the interval ``median * exp(±σ)`` with
-    ``σ² = ln(1 + s²/m²)`` (±1 sd in log space). Other targets: mean ± sd.
-    """
-    mean, sd = np.asarray(mean, dtype=float), np.asarray(sd, dtype=float)
-    if target.transform != "log10":
-        return mean, mean - sd, mean + sd
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = 1 + (sd / mean) ** 2
-        median = mean / np.sqrt(ratio)
-        factor = np.exp(np.sqrt(np.log(ratio)))
-    return median, median / factor, median * factor
-
-
 def _prediction(target: Target, mean: float, sd: float) -> str:
     """A prediction in words: median (68 % interval) for log10-modelled targets, mean ± sd
     otherwise, the value alone for targets computed exactly."""
@@ -51,7 +34,7 @@ def _prediction(target: Target, mean: float, sd: float) -> str:
     if target.is_known:
         return _fmt(mean)
     if target.transform == "log10":
-        centre, lo, hi = (float(v) for v in prediction_interval(target, mean, sd))
+        centre, lo, hi = (float(v) for v in target.interval(mean, sd))
         return f"{_fmt3(centre)} ({_fmt3(lo)}–{_fmt3(hi)})"
     return f"{_fmt(mean)} ± {_fmt(sd)}"
 
@@ -84,12 +67,26 @@ def format_batch(result: RoundResult, settings: CampaignSettings) -> str:
     legend = _legend(batch, settings)
     if legend:
         lines.append(legend)
+    check = model_check_line(result)
+    if check:
+        lines.append(check)
     if result.notes:
         # a reviewer's decision that could not apply (typo in an id or value) must be
         # seen: it is a warning, the rest are notes
         lines += [""] + [f"{'WARNING' if n.startswith('ignored') else 'note'}: {n}"
                          for n in result.notes]
     return "\n".join(lines)
+
+
+def model_check_line(result: RoundResult) -> str | None:
+    """The leave-one-out model check in words, or ``None`` without a fitted model."""
+    parts = []
+    for c in result.model_check:
+        unit = " decades" if c.target.transform == "log10" else (
+            f" {c.target.unit}" if c.target.unit else "")
+        parts.append(f"{c.target.name} RMSE {c.rmse:.3g}{unit}, R² {c.r2:.2f} "
+                     f"(n={len(c.observed)})")
+    return ("Model check (leave-one-out): " + "; ".join(parts) + ".") if parts else None
 
 
 def next_steps(settings: CampaignSettings, review_hint: str | None,
@@ -125,15 +122,10 @@ def describe_round(result: RoundResult, settings: CampaignSettings) -> str:
              f"{len(batch)} proposal(s) by {result.strategy}."]
     ei = result.metrics.get("expected_improvement")
     if ei is not None and math.isfinite(ei):
-        what = ("hypervolume" if "qLogNEHVI" in result.strategy else "objective")
+        what = result.strategy.improves
         lines.append(f"Expected {what} improvement of the batch: {ei:.3g} (model scale: "
                      "log10 for log-modelled targets; reference point = thresholds).")
-    measured = ledger[ledger["status"] == "measured"]
-    best = {}
-    for t in settings.objectives.measured:
-        values = measured[t.name].dropna()
-        if len(values):
-            best[t.name] = values.max() if t.sign > 0 else values.min()
+    best = best_measured(ledger, settings.objectives)
     legend = _legend(batch, settings)
     if legend:
         lines.append(legend)
@@ -141,8 +133,8 @@ def describe_round(result: RoundResult, settings: CampaignSettings) -> str:
     for rec in batch.to_dict("records"):
         beyond = tuple(
             t.name for t in settings.objectives.measured if t.name in best
-            and t.sign * (prediction_interval(t, rec[f"pred_{t.name}_mean"],
-                                              rec[f"pred_{t.name}_sd"])[0] - best[t.name]) > 0)
+            and t.sign * (t.interval(rec[f"pred_{t.name}_mean"],
+                                     rec[f"pred_{t.name}_sd"])[0] - best[t.name]) > 0)
         preds = ", ".join(
             f"{t.name} {_prediction(t, rec[f'pred_{t.name}_mean'], rec[f'pred_{t.name}_sd'])}"
             for t in settings.objectives.targets

@@ -1,7 +1,7 @@
 """Surrogate models: tensors in, botorch ``Model`` out. Knows nothing of campaigns."""
 
 from surrogates.base import Surrogate, validate_training_data
-from surrogates.exceptions import InputDataError, SurrogateError
+from surrogates.exceptions import SurrogateError, SurrogateSettingsError, TrainingDataError
 from surrogates.forest import ForestModel, ForestSurrogate, MemberSampler
 from surrogates.gp import GPSurrogate
 from surrogates.known import known_model
@@ -12,9 +12,10 @@ __all__ = [
     "ForestSurrogate",
     "GPSurrogate",
     "MemberSampler",
-    "InputDataError",
     "Surrogate",
     "SurrogateError",
+    "SurrogateSettingsError",
+    "TrainingDataError",
     "known_model",
     "loo_predictions",
     "validate_training_data",

@@ -23,7 +23,7 @@ from sklearn.ensemble import ExtraTreesRegressor, RandomForestRegressor
 from torch import Tensor
 
 from surrogates.base import validate_training_data
-from surrogates.exceptions import InputDataError
+from surrogates.exceptions import SurrogateSettingsError
 
 __all__ = ["ForestModel", "ForestSurrogate", "MemberSampler"]
 
@@ -115,19 +115,27 @@ class ForestSurrogate:
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
-            raise InputDataError(f"surrogate kind={self.kind!r}; expected one of "
-                                 f"{sorted(KINDS)}.")
+            raise SurrogateSettingsError(f"kind={self.kind!r}; expected one of "
+                                         f"{sorted(KINDS)}.", field="kind", value=self.kind)
         for name in ("n_estimators", "min_samples_leaf", "min_measurements"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < (2 if name == "n_estimators" else 1):
-                raise InputDataError(f"surrogate {name}={value!r}; expected a whole number "
-                                     f">= {2 if name == 'n_estimators' else 1}.")
-        if not 0 < float(self.max_features) <= 1:
-            raise InputDataError(f"surrogate max_features={self.max_features!r}; expected a "
-                                 "fraction in (0, 1].")
+                raise SurrogateSettingsError(
+                    f"{name}={value!r}; expected a whole number "
+                    f">= {2 if name == 'n_estimators' else 1}.", field=name, value=value)
+        if (not isinstance(self.max_features, int | float)
+                or not 0 < float(self.max_features) <= 1):
+            raise SurrogateSettingsError(
+                f"max_features={self.max_features!r}; expected a fraction in (0, 1].",
+                field="max_features", value=self.max_features)
 
     # trees have no useful gradient: the acquisition is optimized over a finite set
     differentiable = False
+
+    @property
+    def name(self) -> str:
+        """The model family in words (``random forest``, ``extra trees``)."""
+        return self.kind.replace("_", " ")
 
     def fit(self, train_X: Tensor, train_Y: Tensor, bounds: Tensor) -> ForestModel:
         """Fit the forest on inputs scaled to the unit cube.
@@ -140,11 +148,7 @@ class ForestSurrogate:
         Returns:
             The fitted ``ForestModel``.
         """
-        validate_training_data(train_X, train_Y, bounds)
-        if train_X.shape[0] < self.min_measurements:
-            raise InputDataError(
-                f"{train_X.shape[0]} observations; need at least {self.min_measurements}."
-            )
+        validate_training_data(train_X, train_Y, bounds, self.min_measurements)
         seed = self.random_state
         if seed is None:
             seed = int(torch.randint(2**31 - 1, (1,)))

@@ -12,7 +12,7 @@ from gpytorch.mlls import ExactMarginalLogLikelihood
 from torch import Tensor
 
 from surrogates.base import validate_training_data
-from surrogates.exceptions import InputDataError
+from surrogates.exceptions import SurrogateSettingsError
 
 __all__ = ["GPSurrogate"]
 
@@ -32,12 +32,13 @@ class GPSurrogate:
     min_measurements: int = 3
     # gradient-based acquisition optimization applies (see ForestSurrogate)
     differentiable = True
+    name = "GP"
 
     def __post_init__(self) -> None:
-        if self.min_measurements < 2:
-            raise InputDataError(
-                f"min_measurements={self.min_measurements}; a GP needs at least 2."
-            )
+        if not isinstance(self.min_measurements, int) or self.min_measurements < 2:
+            raise SurrogateSettingsError(
+                f"min_measurements={self.min_measurements!r}; a GP needs a whole number "
+                ">= 2.", field="min_measurements", value=self.min_measurements)
 
     def fit(self, train_X: Tensor, train_Y: Tensor, bounds: Tensor) -> SingleTaskGP:
         """Fit by maximizing the marginal likelihood (L-BFGS-B, botorch defaults).
@@ -50,11 +51,7 @@ class GPSurrogate:
         Returns:
             The fitted ``SingleTaskGP`` in eval mode.
         """
-        validate_training_data(train_X, train_Y, bounds)
-        if train_X.shape[0] < self.min_measurements:
-            raise InputDataError(
-                f"{train_X.shape[0]} observations; need at least {self.min_measurements}."
-            )
+        validate_training_data(train_X, train_Y, bounds, self.min_measurements)
         model = SingleTaskGP(
             train_X,
             train_Y,

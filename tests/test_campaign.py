@@ -9,26 +9,11 @@ import pandas as pd
 import pytest
 import torch
 
-from optim.campaign import plan_round, record_results
-from optim.labs import OxychlorideTruth
 from optim.ledger import Ledger
-from tests.conftest import SMOKE, make_settings
+from optim.rounds import plan_round, record_results
+from tests.helpers import SMOKE, make_settings, measure
 
 TK = {"dtype": torch.float64}
-
-
-def measure(settings, tmp_path, ids=None, drop_retention=()):
-    """Record noise-free simulated results for ``ids`` (default: every pending row)."""
-    frame = Ledger.load(settings.ledger_path, settings.schema).frame
-    rows = frame if ids is None else frame[frame["id"].isin(ids)]
-    rows = rows[rows["status"].isin(["proposed", "approved"])]
-    values = OxychlorideTruth()(rows)
-    values.loc[values.index.isin(rows.index[rows["id"].isin(drop_retention)]),
-               "retention_pct"] = np.nan
-    values.insert(0, "id", rows["id"])
-    path = tmp_path / "results.csv"
-    values.to_csv(path, index=False)
-    return record_results(settings, path)
 
 
 def _X(frame, settings):
@@ -52,7 +37,8 @@ def test_second_round_without_results_avoids_pending(oxy):
     first = plan_round(oxy)
     second = plan_round(oxy)
     assert second.round == 2 and len(second.batch) == oxy.batch_size
-    assert "no target has enough data" in second.strategy
+    assert second.strategy.kind == "space_filling"
+    assert "no target has enough data" in str(second.strategy)
     d = torch.cdist(_X(second.batch, oxy), _X(first.batch, oxy))
     assert d.min() > 1e-3
 
@@ -62,8 +48,10 @@ def test_model_round_with_partial_data_and_pending(oxy, tmp_path):
     plan_round(oxy)
     measure(oxy, tmp_path, drop_retention=("oxy-0001", "oxy-0002"))
     second = plan_round(oxy)
-    assert second.strategy.startswith("qLogNEHVI over conductivity_mS_cm, retention_pct, "
-                                      "cost_usd_per_L")
+    assert second.strategy.model_based and second.strategy.acquisition == "qLogNEHVI"
+    assert second.strategy.targets == ("conductivity_mS_cm", "retention_pct", "cost_usd_per_L")
+    assert str(second.strategy) == ("qLogNEHVI over conductivity_mS_cm, retention_pct, "
+                                    "cost_usd_per_L")
     assert set(second.batch["source"]) == {"bo"}
     X2 = _X(second.batch, oxy)
     assert oxy.space.max_violation(X2).max() < 1e-6
@@ -107,7 +95,7 @@ def test_target_with_too_few_measurements_is_left_out(oxy, tmp_path):
     ids = [f"oxy-000{k}" for k in range(1, 9)]
     measure(oxy, tmp_path, drop_retention=ids[2:])  # retention for 2 rows only
     result = plan_round(oxy)
-    assert result.strategy == "qLogNEHVI over conductivity_mS_cm, cost_usd_per_L"
+    assert str(result.strategy) == "qLogNEHVI over conductivity_mS_cm, cost_usd_per_L"
     assert any("retention_pct: 2 measurement(s)" in n for n in result.notes)
     assert result.batch["pred_retention_pct_mean"].isna().all()
 
@@ -120,7 +108,7 @@ def test_failed_rows_are_not_training_data(oxy, tmp_path):
                   "status": "failed"}).to_csv(path, index=False)
     record_results(oxy, path)
     result = plan_round(oxy)  # 2 measured rows < 3 needed: space-filling again
-    assert "no target has enough data" in result.strategy
+    assert result.strategy.kind == "space_filling"
 
 
 @pytest.mark.slow
@@ -148,7 +136,7 @@ def test_interlayer_initial_design_respects_log_bounds(tmp_path):
 
 @pytest.mark.slow
 def test_rejected_proposal_is_not_pending_and_not_proposed_again(oxy, tmp_path):
-    from optim.campaign import decide
+    from optim.rounds import decide
 
     plan_round(oxy)
     measure(oxy, tmp_path)

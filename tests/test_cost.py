@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from optim.exceptions import ConfigError
-from tests.conftest import make_settings
+from tests.helpers import make_settings
 
 TK = {"dtype": torch.float64}
 

@@ -11,12 +11,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import hydra
 import pandas as pd
 import pytest
 
-from optim.campaign import plan_round, record_results
-from tests.conftest import SMOKE, compose_config, make_settings
+from tests.helpers import SMOKE, make_campaign
 
 GOLDEN = Path(__file__).parent / "golden"
 
@@ -34,20 +32,13 @@ SCENARIOS = {
 def _proposals(campaign: str, overrides: list[str], model_rounds: int,
                runs: Path) -> pd.DataFrame:
     """Every proposal of: the initial design, measured by the lab, then model rounds
-    (each measured except the last, whose pending rows the last round must avoid)."""
-    overrides = [*SMOKE, *overrides]
-    settings = make_settings(campaign, runs, overrides)
-    lab = hydra.utils.instantiate(compose_config(campaign, runs, overrides).lab)
-    batches = []
-    for k in range(model_rounds + 1):
-        result = plan_round(settings)
-        batches.append(result.batch)
-        if k < model_rounds - 1 or k == 0:
-            experiments = result.batch[["id", "round", *settings.space.names]]
-            record_results(settings, lab(experiments.copy()), "golden lab")
-    frame = pd.concat(batches, ignore_index=True)
-    return frame[["id", "round", "source", *settings.space.names,
-                  *[c for c in frame if c.startswith("pred_")]]]
+    left unmeasured (each later one keeps away from the earlier, pending ones)."""
+    c = make_campaign(campaign, runs, [*SMOKE, *overrides])
+    results = c.run(rounds=1)  # the initial design, measured by the configured lab
+    results += [c.propose() for _ in range(model_rounds)]
+    frame = pd.concat([r.batch for r in results], ignore_index=True)
+    return frame[["id", "round", "source", *c.settings.space.names,
+                  *[col for col in frame if col.startswith("pred_")]]]
 
 
 @pytest.mark.slow

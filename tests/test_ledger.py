@@ -6,9 +6,9 @@ import pandas as pd
 import pytest
 import torch
 
-from optim.campaign import plan_round, record_results
-from optim.exceptions import LedgerError, LedgerLockedError
-from optim.ledger import Ledger, LedgerWarning
+from optim.exceptions import LedgerError, LedgerLockedError, LedgerWarning
+from optim.ledger import Ledger
+from optim.rounds import plan_round, record_results
 
 
 @pytest.fixture

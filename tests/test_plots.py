@@ -7,11 +7,11 @@ import pandas as pd
 import pytest
 from matplotlib.collections import PathCollection
 
-from optim.campaign import plan_round, record_results
 from optim.ledger import Ledger
+from optim.metrics import loo_scores
 from optim.plots import round_figures
-from tests.conftest import SMOKE, make_settings
-from tests.test_campaign import measure
+from optim.rounds import plan_round, record_results
+from tests.helpers import SMOKE, make_settings, measure
 
 
 def _labels(fig) -> list[str]:
@@ -23,7 +23,8 @@ def test_oxychloride_round_figures(oxy, tmp_path):
     plan_round(oxy)
     measure(oxy, tmp_path, drop_retention=("oxy-0002",))
     result = plan_round(oxy)
-    figures, scores = round_figures(result, oxy)
+    figures = round_figures(result, oxy)
+    scores = loo_scores(result.model_check)
     assert set(figures) == {"plots/pareto_front.png", "plots/progress.png",
                             "plots/composition_map.png", "plots/model_check.png"}
     pareto = _labels(figures["plots/pareto_front.png"])
@@ -54,9 +55,9 @@ def test_oxychloride_round_figures(oxy, tmp_path):
 def test_interlayer_figures_without_model(tmp_path):
     settings = make_settings("interlayer", tmp_path / "runs", SMOKE)
     result = plan_round(settings)
-    figures, scores = round_figures(result, settings)
+    figures = round_figures(result, settings)
     assert set(figures) == {"plots/pareto_front.png", "plots/progress.png"}
-    assert scores == {}
+    assert result.model_check == []
     assert len(figures["plots/pareto_front.png"].axes) == 3  # three objective pairs
     progress = figures["plots/progress.png"]
     ax = progress.axes[0]
@@ -84,6 +85,7 @@ def test_interlayer_figures_with_model(tmp_path):
     results.to_csv(path, index=False)
     record_results(settings, path)
     result = plan_round(settings)
-    figures, scores = round_figures(result, settings)
+    figures = round_figures(result, settings)
+    scores = loo_scores(result.model_check)
     assert "plots/composition_map.png" not in figures
     assert {"loo_rmse_retention_pct", "loo_rmse_ccd_mA_cm2"} <= set(scores)

@@ -10,11 +10,12 @@ import pandas as pd
 import pytest
 
 from optim import ui
-from optim.campaign import RoundResult
 from optim.objectives import Target
-from optim.report import describe_round, format_batch, prediction_interval
+from optim.report import describe_round, format_batch
+from optim.rounds import RoundResult
+from optim.strategies import StrategyLabel
 from optim.tracking import MlflowTracker
-from tests.conftest import make_settings
+from tests.helpers import make_settings
 
 COND, RET, COST = "conductivity_mS_cm", "retention_pct", "cost_usd_per_L"
 
@@ -46,7 +47,9 @@ def _result(settings, preds: dict[str, tuple[tuple[float, float], tuple[float, f
                      f"pred_{RET}_mean": r_mean, f"pred_{RET}_sd": r_sd,
                      f"pred_{COST}_mean": 30.0, f"pred_{COST}_sd": 0.0})
     return RoundResult(
-        campaign="oxychloride", round=2, strategy="qLogNEHVI", batch=pd.DataFrame(rows),
+        campaign="oxychloride", round=2,
+        strategy=StrategyLabel("model", acquisition="qLogNEHVI", targets=(COND, RET, COST)),
+        batch=pd.DataFrame(rows),
         ledger=ledger, ledger_path=settings.ledger_path,
         metrics={"fit_s": 0.1, "propose_s": 0.2, "round_s": 0.3}, notes=[], seed=2,
         inputs=settings.space.names, targets=[COND, RET])
@@ -55,13 +58,26 @@ def _result(settings, preds: dict[str, tuple[tuple[float, float], tuple[float, f
 def test_prediction_interval_recovers_the_lognormal_median_and_68_percent():
     log = Target(COND, "maximize", 1.0, unit="mS/cm", transform="log10")
     mean, sd = _lognormal(2.0, 0.5)  # sd > mean/2: the mean alone misleads
-    centre, lo, hi = prediction_interval(log, [mean, math.nan], [sd, 1.0])
+    centre, lo, hi = log.interval([mean, math.nan], [sd, 1.0])
     np.testing.assert_allclose([centre[0], lo[0], hi[0]],
                                [2.0, 2.0 * math.exp(-0.5), 2.0 * math.exp(0.5)])
     assert math.isnan(centre[1])
-    assert prediction_interval(log, 3.0, 0.0)[0] == pytest.approx(3.0)  # certain
+    assert log.interval(3.0, 0.0)[0] == pytest.approx(3.0)  # certain
     lin = Target(RET, "maximize", 80.0, unit="%")
-    np.testing.assert_allclose(prediction_interval(lin, [88.0], [3.0]), [[88.0], [85.0], [91.0]])
+    np.testing.assert_allclose(lin.interval([88.0], [3.0]), [[88.0], [85.0], [91.0]])
+
+
+def test_physical_moments_and_interval_are_inverse():
+    # model scale: log10 mean 0.3, variance 0.04 -> log-normal mean and sd -> the median
+    # 10**0.3 and the 68 % interval 10**(0.3 +- 0.2), to float precision
+    log = Target(COND, "maximize", 1.0, unit="mS/cm", transform="log10")
+    mean, sd = log.physical_moments(np.array([0.3]), np.array([0.04]))
+    centre, lo, hi = log.interval(mean, sd)
+    np.testing.assert_allclose([centre[0], lo[0], hi[0]], [10**0.3, 10**0.1, 10**0.5],
+                               rtol=1e-12)
+    lin = Target(RET, "maximize", 80.0, unit="%")
+    np.testing.assert_allclose(lin.physical_moments(np.array([88.0]), np.array([9.0])),
+                               [[88.0], [3.0]])
 
 
 def test_batch_table_shows_median_and_interval_of_log_targets(settings):

@@ -1,6 +1,11 @@
 """Acquisition specs (frozen, from config) and the builder that needs model and data."""
 
-from optim.acquisition.builder import propose, reference_point, snap_to_bounds
+from optim.acquisition.builder import (
+    AcquisitionContext,
+    propose,
+    reference_point,
+    snap_to_bounds,
+)
 from optim.acquisition.specs import (
     AcquisitionSpec,
     OptimizerSpec,
@@ -10,6 +15,7 @@ from optim.acquisition.specs import (
 )
 
 __all__ = [
+    "AcquisitionContext",
     "AcquisitionSpec",
     "OptimizerSpec",
     "QuasiRandom",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 import torch
 from botorch.acquisition.logei import qLogNoisyExpectedImprovement
@@ -27,17 +28,15 @@ from torch import Tensor
 from optim.acquisition.specs import (
     AcquisitionSpec,
     OptimizerSpec,
-    QuasiRandom,
     qLogNoisyExpectedHypervolumeImprovement,
     qLogNParEGO,
 )
-from optim.exceptions import CandidateGenerationError
+from optim.exceptions import ProposalError
 from optim.objectives import Target
 from optim.search_space import SearchSpace
-from optim.search_space.pool import pick_spread
 from surrogates import MemberSampler
 
-__all__ = ["propose", "reference_point", "snap_to_bounds"]
+__all__ = ["AcquisitionContext", "propose", "reference_point", "snap_to_bounds"]
 
 FEASIBILITY_TOLERANCE = 1e-6
 
@@ -86,25 +85,9 @@ def _optimizer_warnings(notes: list[str]) -> Iterator[None]:
                      "satisfies every constraint.")
 
 
-def propose(
-    model: Model,
-    targets: Sequence[Target],
-    space: SearchSpace,
-    X_baseline: Tensor,
-    X_pending: Tensor | None,
-    q: int,
-    spec: AcquisitionSpec,
-    optimizer: OptimizerSpec,
-    seed: int,
-    notes: list[str] | None = None,
-    choices: Tensor | None = None,
-) -> tuple[Tensor, float | None]:
-    """Propose ``q`` feasible candidates.
-
-    With ``choices`` (a pool campaign's available rows, or a dense feasible sample for
-    a model without gradients) the batch is picked from them by botorch's
-    ``optimize_acqf_discrete`` (greedy, one candidate at a time, earlier picks
-    pending); otherwise by gradient-based ``optimize_acqf`` under the constraints.
+@dataclass(frozen=True)
+class AcquisitionContext:
+    """What an acquisition function is built from in one round.
 
     Args:
         model: Model with one output per entry of ``targets`` (model scale).
@@ -112,43 +95,65 @@ def propose(
         space: Bounds and linear constraints.
         X_baseline: ``n x d`` encoded inputs already measured.
         X_pending: ``p x d`` encoded inputs proposed but not measured, or ``None``.
-        q: Batch size.
-        spec: Which acquisition function.
-        optimizer: ``optimize_acqf`` settings.
         seed: Seed for the sampler and the scalarization weights.
-        notes: Where optimizer warnings are reported in words.
+    """
+
+    model: Model
+    targets: Sequence[Target]
+    space: SearchSpace
+    X_baseline: Tensor
+    X_pending: Tensor | None
+    seed: int
+
+    @property
+    def tkwargs(self) -> dict:
+        """dtype and device of the data."""
+        return {"dtype": self.X_baseline.dtype, "device": self.X_baseline.device}
+
+
+def propose(ctx: AcquisitionContext, q: int, spec: AcquisitionSpec,
+            optimizer: OptimizerSpec, choices: Tensor | None = None,
+            ) -> tuple[Tensor, float, list[str]]:
+    """Propose ``q`` feasible candidates by maximizing the acquisition function.
+
+    With ``choices`` (a pool campaign's available rows, or a dense feasible sample for
+    a model without gradients) the batch is picked from them by botorch's
+    ``optimize_acqf_discrete`` (greedy, one candidate at a time, earlier picks
+    pending); otherwise by gradient-based ``optimize_acqf`` under the constraints.
+    One objective: every spec reduces to qLogNEI.
+
+    Args:
+        ctx: Model, targets, space and data of the round.
+        q: Batch size.
+        spec: Which acquisition function (qLogNEHVI or qLogNParEGO).
+        optimizer: ``optimize_acqf`` settings.
         choices: ``c x d`` encoded feasible candidates to pick from (``c >= q``), or
             ``None`` for continuous optimization.
 
     Returns:
-        ``q x d`` encoded candidates satisfying every bound and constraint, and the
+        ``q x d`` encoded candidates satisfying every bound and constraint; the
         batch's expected improvement (hypervolume for qLogNEHVI, the scalarized or
-        single objective otherwise; model scale), or ``None`` for quasi-random.
-    """
-    notes = [] if notes is None else notes
-    tkwargs = {"dtype": X_baseline.dtype, "device": X_baseline.device}
-    bounds = space.bounds(**tkwargs)
-    ineq, eq = space.botorch_constraints(**tkwargs)
-    if isinstance(spec, QuasiRandom):
-        existing = X_baseline if X_pending is None else torch.cat([X_baseline, X_pending])
-        if choices is not None:
-            return pick_spread(choices, q, seed, bounds, existing=existing), None
-        return space.space_filling(q, seed, existing=existing, **tkwargs), None
+        single objective otherwise; model scale); and notes on numerical warnings.
 
+    Raises:
+        ProposalError: The optimizer returned an infeasible candidate.
+    """
+    notes: list[str] = []
+    bounds = ctx.space.bounds(**ctx.tkwargs)
+    ineq, eq = ctx.space.botorch_constraints(**ctx.tkwargs)
     with _optimizer_warnings(notes):
-        X, acqf = _optimize(model, targets, X_baseline, X_pending, q, spec, optimizer,
-                            seed, bounds, ineq, eq, tkwargs, choices)
+        X, acqf = _optimize(ctx, q, spec, optimizer, bounds, ineq, eq, choices)
         X = snap_to_bounds(X.detach(), bounds)
         with torch.no_grad():
             value = float(acqf(X.unsqueeze(0)).exp())  # log-EI family: exp gives the EI
-    worst = float(space.max_violation(X).max())
+    worst = float(ctx.space.max_violation(X).max())
     if worst > FEASIBILITY_TOLERANCE:
-        raise CandidateGenerationError(
+        raise ProposalError(
             f"the optimizer returned a candidate violating a bound or constraint by "
             f"{worst:.3g} (> {FEASIBILITY_TOLERANCE}). Fix: check that the constraints leave "
             "a feasible region, or raise acq_optimizer.maxiter."
         )
-    return X, value
+    return X, value, notes
 
 
 def _sampler(model: Model, X: Tensor, sample_shape: torch.Size, seed: int):
@@ -189,9 +194,11 @@ def _maximize_list(acqfs, optimizer, opt_kwargs, choices):
     return torch.cat(picked)
 
 
-def _optimize(model, targets, X_baseline, X_pending, q, spec, optimizer, seed, bounds,
-              ineq, eq, tkwargs, choices=None):
+def _optimize(ctx: AcquisitionContext, q, spec, optimizer, bounds, ineq, eq, choices=None):
     """Build the acquisition function and optimize it; returns ``(X, acqf)``."""
+    model, targets, X_baseline, X_pending, seed = (ctx.model, ctx.targets, ctx.X_baseline,
+                                                   ctx.X_pending, ctx.seed)
+    tkwargs = ctx.tkwargs
     signs = torch.tensor([t.sign for t in targets], **tkwargs)
     sample_shape = torch.Size([spec.mc_samples])
     sampler = _sampler(model, X_baseline, sample_shape, seed)
@@ -236,5 +243,5 @@ def _optimize(model, targets, X_baseline, X_pending, q, spec, optimizer, seed, b
         X = _maximize_list(acqfs, optimizer, opt_kwargs, choices)
         acqf = acqfs[0]
     else:  # pragma: no cover - specs are a closed set
-        raise CandidateGenerationError(f"unknown acquisition spec {spec!r}")
+        raise ProposalError(f"unknown acquisition spec {spec!r}")
     return X, acqf

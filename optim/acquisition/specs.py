@@ -18,9 +18,10 @@ __all__ = [
 ]
 
 
-def _positive(name: str, value: int, spec: str) -> None:
-    if not isinstance(value, int) or value < 1:
-        raise ConfigError(f"{spec}: {name}={value!r}; expected a positive whole number.")
+def _positive(name: str, value: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{name}={value!r}; expected a positive whole number.", key=name,
+                          value=value)
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,7 @@ class qLogNoisyExpectedHypervolumeImprovement:  # noqa: N801 (botorch's name)
     prune_baseline: bool = True
 
     def __post_init__(self) -> None:
-        _positive("mc_samples", self.mc_samples, "acquisition qLogNEHVI")
+        _positive("mc_samples", self.mc_samples)
 
     @property
     def name(self) -> str:
@@ -55,7 +56,7 @@ class qLogNParEGO:  # noqa: N801 (botorch's name)
     mc_samples: int = 64
 
     def __post_init__(self) -> None:
-        _positive("mc_samples", self.mc_samples, "acquisition qLogNParEGO")
+        _positive("mc_samples", self.mc_samples)
 
     @property
     def name(self) -> str:
@@ -92,7 +93,7 @@ class OptimizerSpec:
         raw_samples: Feasible points scored to pick the starting points.
         maxiter: Iteration cap of each scipy run (SLSQP under constraints).
         sequential: Build the batch greedily, one candidate at a time (much faster
-            than joint optimization of q candidates; see STACK-NOTES.md).
+            than joint optimization of q candidates; README "Performance").
         discrete_candidates: Feasible points sampled from the space when the surrogate
             has no gradient (forests): the batch is picked from them.
     """
@@ -105,4 +106,4 @@ class OptimizerSpec:
 
     def __post_init__(self) -> None:
         for field in ("num_restarts", "raw_samples", "maxiter", "discrete_candidates"):
-            _positive(field, getattr(self, field), "acq_optimizer")
+            _positive(field, getattr(self, field))

@@ -9,8 +9,8 @@ Protocol: replicates averaged per unique design (mean of distinct values), the p
 the unique designs, 2 random starts, then one experiment per cycle chosen by the
 strategy from the designs not yet run; score = fraction of the top-5 % designs found
 versus the number of experiments, against random sampling (expected i/N). Each cycle is
-the product's own round (``plan_round`` on a pool campaign with a ledger), answered with
-the design's averaged value and recorded with ``record_results``, so the benchmark
+the product's own closed loop (``Campaign.run`` on a pool campaign with a ledger), with a
+lab answering each design with its averaged value, so the benchmark
 measures what a user gets.
 
 Usage::
@@ -35,7 +35,17 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
+from matplotlib.figure import Figure
+
+from optim.acquisition import OptimizerSpec, qLogNoisyExpectedHypervolumeImprovement
+from optim.campaign import Campaign, LoopRound
+from optim.labs import average_replicates
+from optim.objectives import Objectives, Target
+from optim.pool import CandidatePool
+from optim.search_space import NumericalParameter, SearchSpace
+from optim.settings import CampaignSettings
+from optim.tracking import BenchmarkArm, log_benchmark
+from surrogates import ForestSurrogate, GPSurrogate
 
 DATA = Path(__file__).resolve().parent / "data"
 
@@ -75,8 +85,6 @@ STRATEGIES = ("gp", "forest")  # our default (GP + qLogNEI) and the tree ensembl
 
 def load_pool(ds: Dataset) -> pd.DataFrame:
     """Unique designs with their averaged objective (mean of distinct values)."""
-    from optim.labs import average_replicates
-
     raw = pd.read_csv(DATA / ds.file)
     raw = raw.rename(columns={**ds.inputs, ds.target[0]: ds.target[1]})
     return average_replicates(raw, list(ds.inputs.values()), [ds.target[1]])
@@ -91,13 +99,6 @@ def top_set(pool: pd.DataFrame, ds: Dataset) -> set[tuple]:
 
 
 def _settings(ds: Dataset, pool: pd.DataFrame, strategy: str, seed: int, folder: Path):
-    from optim.acquisition import OptimizerSpec, qLogNoisyExpectedHypervolumeImprovement
-    from optim.campaign import CampaignSettings
-    from optim.objectives import Objectives, Target
-    from optim.search_space import NumericalParameter, SearchSpace
-    from optim.search_space.pool import CandidatePool
-    from surrogates import ForestSurrogate, GPSurrogate
-
     names = list(ds.inputs.values())
     params = tuple(NumericalParameter(n, float(pool[n].min()), float(pool[n].max()))
                    for n in names)
@@ -117,10 +118,11 @@ def _settings(ds: Dataset, pool: pd.DataFrame, strategy: str, seed: int, folder:
 
 
 def run_one(dataset: str, strategy: str, seed: int, budget: int | None = None) -> dict:
-    """One benchmark run: top-5 % designs found after each experiment."""
-    torch.set_num_threads(1)
-    from optim.campaign import plan_round, record_results
+    """One benchmark run: top-5 % designs found after each experiment.
 
+    The product's own closed loop (:meth:`optim.Campaign.run`) on a pool campaign, with
+    a lab that answers each design with its averaged recorded value.
+    """
     ds = DATASETS[dataset]
     budget = budget or ds.budget
     pool = load_pool(ds)
@@ -128,22 +130,25 @@ def run_one(dataset: str, strategy: str, seed: int, budget: int | None = None) -
     names = list(ds.inputs.values())
     lookup = {tuple(np.round(r[names].to_numpy(float), 9)): r[ds.target[1]]
               for _, r in pool.iterrows()}
+
+    def key(row: pd.Series) -> tuple:
+        return tuple(np.round(row[names].to_numpy(float), 9))
+
+    def replay(experiments: pd.DataFrame) -> pd.DataFrame:
+        return pd.DataFrame({"id": experiments["id"],
+                             ds.target[1]: [lookup[key(r)] for _, r in experiments.iterrows()]})
+
     found: list[int] = []
+
+    def count(step: LoopRound) -> None:
+        for _, row in step.result.batch.iterrows():
+            found.append((found[-1] if found else 0) + (key(row) in top))
+
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
-        settings = _settings(ds, pool, strategy, seed, Path(tmp))
-        hits = 0
-        while len(found) < budget:
-            result = plan_round(settings)
-            batch = result.batch
-            values = []
-            for _, row in batch.iterrows():
-                key = tuple(np.round(row[names].to_numpy(float), 9))
-                values.append(lookup[key])
-                hits += key in top
-                found.append(hits)
-            record_results(settings, pd.DataFrame({"id": batch["id"],
-                                                   ds.target[1]: values}), "replay")
+        campaign = Campaign(_settings(ds, pool, strategy, seed, Path(tmp)), threads=1)
+        # the first round proposes the 2 random starts, each later round one design
+        campaign.run(replay, rounds=budget - 1, on_round=count)
     return {"dataset": dataset, "strategy": strategy, "seed": seed,
             "found": found[:budget], "n_top": len(top), "n_pool": len(pool),
             "wall_s": time.perf_counter() - start}
@@ -195,15 +200,10 @@ def reference_curve(dataset: str) -> pd.DataFrame | None:
 
 def figure(curves: pd.DataFrame, path: Path) -> None:
     """Fraction of top-5 % found vs experiments, one panel per dataset."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     datasets = list(dict.fromkeys(curves["dataset"]))
-    fig, axes = plt.subplots(1, len(datasets), figsize=(5.2 * len(datasets), 4.2),
-                             squeeze=False)
-    for ax, dataset in zip(axes[0], datasets, strict=True):
+    fig = Figure(figsize=(5.2 * len(datasets), 4.2))
+    for k, dataset in enumerate(datasets):
+        ax = fig.add_subplot(1, len(datasets), k + 1)
         sub = curves[curves["dataset"] == dataset]
         for strategy, g in sub.groupby("strategy", sort=False):
             line, = ax.plot(g["experiments"], g["top_frac_median"], label=f"{strategy} (median)")
@@ -225,46 +225,26 @@ def figure(curves: pd.DataFrame, path: Path) -> None:
                  fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
 def log_to_mlflow(uri: str, curves: pd.DataFrame, table: pd.DataFrame, out: Path,
                   params: dict) -> str:
     """One mlflow run per (dataset, strategy) under experiment ``benchmark-liang2021``."""
-    import mlflow
-    from mlflow.entities import Metric
-    from mlflow.tracking import MlflowClient
-
-    client = MlflowClient(uri)
-    exp = client.get_experiment_by_name("benchmark-liang2021")
-    exp_id = exp.experiment_id if exp else client.create_experiment("benchmark-liang2021")
-    parent = client.create_run(exp_id, run_name=f"suite {time.strftime('%Y-%m-%d %H:%M')}",
-                               tags={"kind": "benchmark"})
-    pid = parent.info.run_id
-    for k, v in params.items():
-        client.log_param(pid, k, v)
-    for name in ("liang2021_summary.csv", "liang2021_curves.csv", "liang2021_top5pct.png"):
-        client.log_artifact(pid, str(out / name))
+    arms = []
     for rec in table.to_dict("records"):
-        child = client.create_run(exp_id, run_name=f"{rec['dataset']} / {rec['strategy']}",
-                                  tags={mlflow.utils.mlflow_tags.MLFLOW_PARENT_RUN_ID: pid,
-                                        "kind": "benchmark-arm"})
-        cid = child.info.run_id
-        for k, v in rec.items():
-            if isinstance(v, str):
-                client.log_param(cid, k, v)
-            elif math.isfinite(v):
-                client.log_metric(cid, k.replace("%", "pct").replace(" ", "_")
-                                  .replace("(", "").replace(")", ""), float(v))
         sub = curves[(curves["dataset"] == rec["dataset"])
                      & (curves["strategy"] == rec["strategy"])]
-        now_ms = int(time.time() * 1000)
-        client.log_batch(cid, metrics=[
-            Metric("top_frac_median", float(v), now_ms, int(s))
-            for s, v in zip(sub["experiments"], sub["top_frac_median"], strict=True)])
-        client.set_terminated(cid)
-    client.set_terminated(pid)
-    return pid
+        arm_params = {k: v for k, v in rec.items() if isinstance(v, str)}
+        points = [(k.replace("%", "pct").replace(" ", "_").replace("(", "").replace(")", ""),
+                   float(v), 0) for k, v in rec.items()
+                  if not isinstance(v, str) and math.isfinite(v)]
+        points += [("top_frac_median", float(v), int(s))
+                   for s, v in zip(sub["experiments"], sub["top_frac_median"], strict=True)]
+        arms.append(BenchmarkArm(f"{rec['dataset']} / {rec['strategy']}", arm_params, points))
+    artifacts = [out / n for n in ("liang2021_summary.csv", "liang2021_curves.csv",
+                                   "liang2021_top5pct.png")]
+    return log_benchmark(uri, "benchmark-liang2021", f"suite {time.strftime('%Y-%m-%d %H:%M')}",
+                         {k: str(v) for k, v in params.items()}, {}, artifacts, arms)
 
 
 def main(argv: list[str] | None = None) -> None:

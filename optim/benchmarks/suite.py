@@ -18,10 +18,19 @@ import time
 from pathlib import Path
 from typing import Any
 
+import hydra
 import numpy as np
 import pandas as pd
 from hydra.experimental.callback import Callback
+from matplotlib.figure import Figure
 from omegaconf import DictConfig, OmegaConf
+
+from optim.acquisition import OptimizerSpec, QuasiRandom
+from optim.config import settings_from_config
+from optim.ledger import Ledger
+from optim.metrics import measured_hypervolume
+from optim.tracking import BenchmarkArm, log_benchmark
+from surrogates import GPSurrogate
 
 __all__ = ["SummaryCallback", "summarize_sweep"]
 
@@ -48,12 +57,6 @@ class SummaryCallback(Callback):
 
 
 def _settings_and_truth(cfg: dict):
-    import hydra
-
-    from optim.acquisition import OptimizerSpec, QuasiRandom
-    from optim.settings import settings_from_config
-    from surrogates import GPSurrogate
-
     settings = settings_from_config(
         cfg, surrogate=GPSurrogate(), acquisition=QuasiRandom(), optimizer=OptimizerSpec(),
         source=f"configs/campaign/{cfg['campaign_name']}.yaml")
@@ -81,9 +84,6 @@ def _true_front_frame(settings, truth, n: int) -> pd.DataFrame:
 
 def summarize_sweep(sweep_dir: Path, cfg: dict, wall_s: float | None = None) -> pd.DataFrame:
     """Summarize every job ledger under ``sweep_dir``; returns the per-run table."""
-    from optim.campaign import measured_hypervolume
-    from optim.ledger import Ledger
-
     settings, truth = _settings_and_truth(cfg)
     ledgers = sorted(sweep_dir.glob("*/seed*/ledger.csv"))
     if not ledgers:
@@ -161,12 +161,8 @@ def _print_tables(table: pd.DataFrame) -> None:
 
 
 def _figure(runs: pd.DataFrame, hv_true: float, campaign: str, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
+    fig = Figure(figsize=(11, 4.2))
+    ax1, ax2 = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
     for strategy, g in runs.groupby("strategy"):
         stats = g.groupby("experiments")
         x = np.array(sorted(g["experiments"].unique()))
@@ -186,48 +182,28 @@ def _figure(runs: pd.DataFrame, hv_true: float, campaign: str, path: Path) -> No
                  "(illustrative simulator)", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
 def _log(uri: str, campaign: str, runs: pd.DataFrame, table: pd.DataFrame, folder: Path,
          hv_true: float, wall_s: float | None, cfg: dict) -> str:
-    from mlflow.entities import Metric, Param
-    from mlflow.tracking import MlflowClient
-    from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
-
-    client = MlflowClient(uri)
-    name = f"benchmark-{campaign}"
-    exp = client.get_experiment_by_name(name)
-    exp_id = exp.experiment_id if exp else client.create_experiment(name)
-    parent = client.create_run(exp_id, run_name=folder.name, tags={"kind": "benchmark"})
-    pid = parent.info.run_id
     truth_version = str(cfg.get("lab", {}).get(campaign, {}).get("truth", {})
                         .get("truth_version", "?"))
     params = {"strategies": ",".join(sorted(runs["strategy"].unique())),
               "seeds": str(runs["seed"].nunique()), "rounds": str(cfg.get("rounds")),
               "truth_version": truth_version, "sweep_dir": str(folder)}
-    client.log_batch(pid, params=[Param(k, v) for k, v in params.items()])
-    now = int(time.time() * 1000)
-    metrics = [Metric("hypervolume_true_front", hv_true, now, 0)]
+    metrics = {"hypervolume_true_front": hv_true}
     if wall_s is not None:
-        metrics.append(Metric("suite_wall_s", wall_s, now, 0))
-    client.log_batch(pid, metrics=metrics)
-    for artifact in ("benchmark.png", "benchmark_summary.csv", "benchmark_runs.csv"):
-        client.log_artifact(pid, str(folder / artifact))
+        metrics["suite_wall_s"] = wall_s
+    arms = []
     for strategy, g in runs.groupby("strategy"):
-        child = client.create_run(exp_id, run_name=strategy,
-                                  tags={MLFLOW_PARENT_RUN_ID: pid, "kind": "benchmark-arm"})
-        stats = g.groupby("experiments")
-        metrics = []
-        for exps, s in stats:
-            metrics += [Metric("hypervolume_median", float(s["hypervolume"].median()), now,
-                               int(exps)),
-                        Metric("log10_regret_median", float(s["log10_regret"].median()), now,
-                               int(exps))]
-            metrics += [Metric(f"hypervolume_seed{int(r.seed)}", float(r.hypervolume), now,
-                               int(exps)) for r in s.itertuples()]
-        for i in range(0, len(metrics), 900):
-            client.log_batch(child.info.run_id, metrics=metrics[i:i + 900])
-        client.set_terminated(child.info.run_id)
-    client.set_terminated(pid)
-    return pid
+        points = []
+        for exps, s in g.groupby("experiments"):
+            points += [("hypervolume_median", float(s["hypervolume"].median()), int(exps)),
+                       ("log10_regret_median", float(s["log10_regret"].median()), int(exps))]
+            points += [(f"hypervolume_seed{int(r.seed)}", float(r.hypervolume), int(exps))
+                       for r in s.itertuples()]
+        arms.append(BenchmarkArm(str(strategy), metrics=points))
+    artifacts = [folder / a for a in ("benchmark.png", "benchmark_summary.csv",
+                                      "benchmark_runs.csv")]
+    return log_benchmark(uri, f"benchmark-{campaign}", folder.name, params, metrics,
+                         artifacts, arms)

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from optim.exceptions import LabError
-from optim.search_space.pool import resolve_path
+from optim.paths import resolve_path
 
 __all__ = ["ReplayLab", "average_replicates"]
 

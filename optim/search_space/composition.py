@@ -8,13 +8,13 @@ on the fractions because element amounts are linear in the precursor amounts.
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass, field
 
 from pymatgen.core import Composition, Element
 
 from optim.exceptions import ConfigError
+from optim.search_space.parameters import is_finite_number
 
 __all__ = ["CompositionParameter", "Precursor", "parse_mixture_formula"]
 
@@ -37,35 +37,33 @@ class Precursor:
     elements: dict[str, float] = field(hash=False)
 
 
-def parse_mixture_formula(formula: str, source: str = "config") -> tuple[Precursor, ...]:
+def parse_mixture_formula(formula: str) -> tuple[Precursor, ...]:
     """Parse ``xLi2O-yZrCl4-zAlCl3`` into precursors.
 
     Args:
         formula: Precursors separated by ``-``, each optionally led by a coefficient
             letter or number (which is ignored: amounts are search dimensions).
-        source: Where the formula came from, for error messages.
 
     Returns:
         The precursors in the order written.
 
     Raises:
-        ConfigError: A term is not a formula pymatgen can parse, or a precursor repeats.
+        ConfigError: A term is not a formula pymatgen can parse, or a precursor repeats
+            (``key="formula"``).
     """
-    key = f"{source}, key search_space.composition.formula"
     if not isinstance(formula, str) or not formula.strip():
         raise ConfigError(
-            f"{key}: value={formula!r} is empty. Fix: write the mixture like "
-            "'xLi2O-yZrCl4-zAlCl3'."
-        )
+            f"value={formula!r} is empty. Fix: write the mixture like "
+            "'xLi2O-yZrCl4-zAlCl3'.", key="formula", value=formula)
     precursors: list[Precursor] = []
     for term in formula.split("-"):
         match = _TERM.match(term)
         if match is None:
             raise ConfigError(
-                f"{key}: term {term!r} of value={formula!r} is not a chemical formula. "
+                f"term {term!r} of value={formula!r} is not a chemical formula. "
                 "Fix: write terms like 'xLi2O' (coefficient letter, then formula with "
-                "capitalised element symbols), separated by '-'."
-            )
+                "capitalised element symbols), separated by '-'.", key="formula",
+                value=formula)
         text = match.group(1)
         try:
             comp = Composition(text)
@@ -74,20 +72,18 @@ def parse_mixture_formula(formula: str, source: str = "config") -> tuple[Precurs
                 Element(symbol)
         except (ValueError, AttributeError, KeyError) as err:
             raise ConfigError(
-                f"{key}: {text!r} in value={formula!r} is not a valid formula ({err}). "
-                "Fix: check element symbols and capitalisation (Li2O, not li2o)."
-            ) from err
+                f"{text!r} in value={formula!r} is not a valid formula ({err}). "
+                "Fix: check element symbols and capitalisation (Li2O, not li2o).",
+                key="formula", value=formula) from err
         if any(p.formula == text for p in precursors):
             raise ConfigError(
-                f"{key}: precursor {text!r} appears twice in value={formula!r}. "
-                "Fix: list each precursor once."
-            )
+                f"precursor {text!r} appears twice in value={formula!r}. "
+                "Fix: list each precursor once.", key="formula", value=formula)
         precursors.append(Precursor(text, float(comp.weight), elements))
     if len(precursors) < 2:
         raise ConfigError(
-            f"{key}: value={formula!r} has {len(precursors)} precursor; a mixture needs "
-            "at least 2. Fix: separate precursors with '-'."
-        )
+            f"value={formula!r} has {len(precursors)} precursor; a mixture needs "
+            "at least 2. Fix: separate precursors with '-'.", key="formula", value=formula)
     return tuple(precursors)
 
 
@@ -100,51 +96,52 @@ class CompositionParameter:
         bounds: Precursor formula to ``(lower, upper)`` mole-fraction bounds; missing
             precursors get ``(0, total)``.
         total: What the fractions sum to.
-        source: Where the definition came from, for error messages.
+
+    Raises:
+        ConfigError: A bad formula or bounds; ``key`` names the field
+            (``formula``, ``bounds``, ``bounds.Li2O``).
     """
 
     formula: str
     bounds: dict[str, tuple[float, float]] = field(hash=False)
     total: float = 1.0
-    source: str = "config"
     precursors: tuple[Precursor, ...] = field(init=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(
-            self, "precursors", parse_mixture_formula(self.formula, self.source)
-        )
+        object.__setattr__(self, "precursors", parse_mixture_formula(self.formula))
         names = self.names
-        key = f"{self.source}, key search_space.composition.bounds"
+        if not is_finite_number(self.total) or self.total <= 0:
+            raise ConfigError(f"total={self.total!r}; expected a positive number (1 for "
+                              "mole fractions).", key="total", value=self.total)
+        object.__setattr__(self, "total", float(self.total))
         unknown = sorted(set(self.bounds) - set(names))
         if unknown:
             raise ConfigError(
-                f"{key}: bounds given for {unknown}, which are not in the formula "
+                f"bounds given for {unknown}, which are not in the formula "
                 f"{self.formula!r}. Expected some of {names}. Fix: spell the precursor "
-                "exactly as in the formula."
-            )
+                "exactly as in the formula.", key="bounds", value=unknown)
         full: dict[str, tuple[float, float]] = {}
         for name in names:
             lo, hi = self.bounds.get(name, (0.0, self.total))
             for label, value in (("lower", lo), ("upper", hi)):
-                if not isinstance(value, int | float) or not math.isfinite(value):
+                if not is_finite_number(value):
                     raise ConfigError(
-                        f"{key}.{name}: {label}={value!r} is not a finite number. "
-                        "Fix: give mole-fraction bounds as numbers in [0, total]."
-                    )
+                        f"{label}={value!r} is not a finite number. "
+                        "Fix: give mole-fraction bounds as numbers in [0, total].",
+                        key=f"bounds.{name}", value=value)
             if not 0.0 <= lo < hi <= self.total:
                 raise ConfigError(
-                    f"{key}.{name}: bounds ({lo}, {hi}); expected "
-                    f"0 <= lower < upper <= total={self.total}. Fix: correct the bounds."
-                )
+                    f"bounds ({lo}, {hi}); expected "
+                    f"0 <= lower < upper <= total={self.total}. Fix: correct the bounds.",
+                    key=f"bounds.{name}", value=(lo, hi))
             full[name] = (float(lo), float(hi))
         lows = sum(lo for lo, _ in full.values())
         highs = sum(hi for _, hi in full.values())
         if lows > self.total or highs < self.total:
             raise ConfigError(
-                f"{key}: no mixture fits the bounds: lower bounds sum to {lows}, upper "
+                f"no mixture fits the bounds: lower bounds sum to {lows}, upper "
                 f"bounds to {highs}, but fractions must sum to {self.total}. Fix: widen "
-                "the bounds."
-            )
+                "the bounds.", key="bounds")
         object.__setattr__(self, "bounds", full)
 
     @property

@@ -9,7 +9,6 @@ Config writes constraints the way a chemist thinks of them:
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from pymatgen.core import Element
 
 from optim.exceptions import ConfigError
 from optim.search_space.composition import CompositionParameter
+from optim.search_space.parameters import is_finite_number
 
 __all__ = ["LinearConstraint", "constraints_from_config", "mixture_sum_constraint"]
 
@@ -59,16 +59,14 @@ def _parse_ratio(text: str, key: str) -> tuple[list[str], list[str]]:
     match = re.fullmatch(r"\s*\(?([A-Za-z+\s]+)\)?\s*/\s*\(?([A-Za-z+\s]+)\)?\s*", text)
     if match is None:
         raise ConfigError(
-            f"{key}: ratio={text!r} is not of the form 'O/(Zr+Al)'. Fix: write "
-            "element symbols joined by '+', numerator / denominator."
-        )
+            f"ratio={text!r} is not of the form 'O/(Zr+Al)'. Fix: write "
+            "element symbols joined by '+', numerator / denominator.", key=key, value=text)
     sides = [[s.strip() for s in g.split("+") if s.strip()] for g in match.groups()]
     for symbol in sides[0] + sides[1]:
         if not Element.is_valid_symbol(symbol):
             raise ConfigError(
-                f"{key}: {symbol!r} in ratio={text!r} is not an element symbol. "
-                "Fix: use symbols such as O, Zr, Al (case matters)."
-            )
+                f"{symbol!r} in ratio={text!r} is not an element symbol. "
+                "Fix: use symbols such as O, Zr, Al (case matters).", key=key, value=text)
     return sides[0], sides[1]
 
 
@@ -81,14 +79,13 @@ def _amounts(composition: CompositionParameter, symbols: list[str]) -> list[floa
 def _bounds_of(spec: Mapping, key: str) -> tuple[float | None, float | None]:
     lo, hi = spec.get("min"), spec.get("max")
     if lo is None and hi is None:
-        raise ConfigError(f"{key}: needs 'min' and/or 'max'. Got {dict(spec)}.")
+        raise ConfigError(f"needs 'min' and/or 'max'. Got {dict(spec)}.", key=key)
     for label, value in (("min", lo), ("max", hi)):
-        if value is not None and (
-            not isinstance(value, int | float) or not math.isfinite(value)
-        ):
-            raise ConfigError(f"{key}: {label}={value!r} is not a finite number.")
+        if value is not None and not is_finite_number(value):
+            raise ConfigError(f"{label}={value!r} is not a finite number.", key=key,
+                              value=value)
     if lo is not None and hi is not None and lo > hi:
-        raise ConfigError(f"{key}: min={lo} > max={hi}. Fix: swap them.")
+        raise ConfigError(f"min={lo} > max={hi}. Fix: swap them.", key=key, value=(lo, hi))
     return lo, hi
 
 
@@ -108,7 +105,6 @@ def constraints_from_config(
     specs: Sequence[Mapping],
     composition: CompositionParameter | None,
     parameter_names: Sequence[str],
-    source: str = "config",
 ) -> list[LinearConstraint]:
     """Turn config constraint entries into linear constraints.
 
@@ -116,40 +112,39 @@ def constraints_from_config(
         specs: Entries ``{sum: [...], min/max}`` or ``{ratio: "A/(B+C)", min/max}``.
         composition: The composition that element ratios refer to.
         parameter_names: Every parameter name of the space (for ``sum`` entries).
-        source: Where the entries came from, for error messages.
 
     Returns:
         Inequality constraints ``lhs >= rhs``.
 
     Raises:
-        ConfigError: An entry is malformed or names an unknown parameter or element.
+        ConfigError: An entry is malformed or names an unknown parameter or element;
+            ``key`` is the entry's index (``[0]``).
     """
     out: list[LinearConstraint] = []
     for i, spec in enumerate(specs):
-        key = f"{source}, key search_space.constraints[{i}]"
+        key = f"[{i}]"
         if not isinstance(spec, Mapping):
-            raise ConfigError(f"{key}: expected a mapping, got {spec!r}.")
+            raise ConfigError(f"expected a mapping, got {spec!r}.", key=key, value=spec)
         lo, hi = _bounds_of(spec, key)
         if "sum" in spec:
             names = list(spec["sum"])
             unknown = [n for n in names if n not in parameter_names]
             if unknown:
                 raise ConfigError(
-                    f"{key}: sum names {unknown}, not parameters of this space. "
-                    f"Expected some of {list(parameter_names)}."
-                )
+                    f"sum names {unknown}, not parameters of this space. "
+                    f"Expected some of {list(parameter_names)}.", key=key, value=unknown)
             out += _two_sided(dict.fromkeys(names, 1.0), lo, hi, " + ".join(names))
         elif "ratio" in spec:
             if composition is None:
-                raise ConfigError(f"{key}: an element ratio needs a composition.")
+                raise ConfigError("an element ratio needs a composition.", key=key)
             num, den = _parse_ratio(str(spec["ratio"]), key)
             num_amt = _amounts(composition, num)
             den_amt = _amounts(composition, den)
             if not any(den_amt):
                 raise ConfigError(
-                    f"{key}: no precursor of {composition.formula!r} contains "
-                    f"{'+'.join(den)}, so the ratio {spec['ratio']!r} is undefined."
-                )
+                    f"no precursor of {composition.formula!r} contains "
+                    f"{'+'.join(den)}, so the ratio {spec['ratio']!r} is undefined.",
+                    key=key, value=spec["ratio"])
             text = f"{spec['ratio']}"
             names = composition.names
             # num/den >= lo  <=>  num - lo*den >= 0 ; num/den <= hi  <=>  hi*den - num >= 0
@@ -161,7 +156,6 @@ def constraints_from_config(
                 out.append(LinearConstraint(coef, 0.0, description=f"{text} <= {hi}"))
         else:
             raise ConfigError(
-                f"{key}: {dict(spec)} has neither 'sum' nor 'ratio'. Fix: write "
-                "{sum: [A, B], min: 0.25} or {ratio: 'O/(Zr+Al)', max: 2.3}."
-            )
+                f"{dict(spec)} has neither 'sum' nor 'ratio'. Fix: write "
+                "{sum: [A, B], min: 0.25} or {ratio: 'O/(Zr+Al)', max: 2.3}.", key=key)
     return out

@@ -7,7 +7,13 @@ from dataclasses import dataclass
 
 from optim.exceptions import ConfigError
 
-__all__ = ["NumericalParameter"]
+__all__ = ["NumericalParameter", "is_finite_number"]
+
+
+def is_finite_number(value: object) -> bool:
+    """A real number (not a bool), finite."""
+    return (isinstance(value, int | float) and not isinstance(value, bool)
+            and math.isfinite(value))
 
 
 @dataclass(frozen=True)
@@ -23,7 +29,9 @@ class NumericalParameter:
         upper: Highest allowed value (physical unit).
         unit: Unit in words, for tables and plots.
         log_scale: Model and search in log10 (needs ``lower > 0``).
-        source: Where the definition came from, for error messages.
+
+    Raises:
+        ConfigError: Bad bounds; ``key`` names the field (``lower``, ``upper``).
     """
 
     name: str
@@ -31,26 +39,23 @@ class NumericalParameter:
     upper: float
     unit: str = ""
     log_scale: bool = False
-    source: str = "config"
 
     def __post_init__(self) -> None:
-        key = f"{self.source}, key search_space.parameters.{self.name}"
         for label, value in (("lower", self.lower), ("upper", self.upper)):
-            if not isinstance(value, int | float) or not math.isfinite(value):
+            if not is_finite_number(value):
                 raise ConfigError(
-                    f"{key}: {label}={value!r} is not a finite number. "
-                    "Fix: give bounds as numbers in the parameter's unit."
-                )
+                    f"{label}={value!r} is not a finite number. "
+                    "Fix: give bounds as numbers in the parameter's unit.",
+                    key=label, value=value)
         if not self.lower < self.upper:
             raise ConfigError(
-                f"{key}: bounds lower={self.lower} upper={self.upper}; expected "
-                "lower < upper. Fix: swap or correct the bounds."
-            )
+                f"bounds lower={self.lower} upper={self.upper}; expected "
+                "lower < upper. Fix: swap or correct the bounds.", value=self.lower)
         if self.log_scale and self.lower <= 0:
             raise ConfigError(
-                f"{key}: log_scale needs lower > 0, got lower={self.lower}. "
-                "Fix: raise the lower bound or set log_scale: false."
-            )
+                f"log_scale needs lower > 0, got lower={self.lower}. "
+                "Fix: raise the lower bound or set log_scale: false.",
+                key="lower", value=self.lower)
 
     def encode(self, value: float) -> float:
         """Physical value to encoded (model) value."""

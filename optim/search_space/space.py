@@ -15,6 +15,7 @@ from torch import Tensor
 from optim.exceptions import ConfigError
 from optim.search_space.composition import CompositionParameter
 from optim.search_space.constraints import LinearConstraint, mixture_sum_constraint
+from optim.search_space.design import far_half
 from optim.search_space.parameters import NumericalParameter
 
 __all__ = ["BotorchConstraint", "SearchSpace"]
@@ -42,14 +43,14 @@ class SearchSpace:
     def __post_init__(self) -> None:
         names = self.names
         if len(set(names)) != len(names):
-            raise ConfigError(f"search space: duplicate parameter names in {names}.")
+            raise ConfigError(f"duplicate parameter names in {names}.", value=names)
         if not names:
-            raise ConfigError("search space: no parameters. Fix: add a composition or parameters.")
+            raise ConfigError("no parameters. Fix: add a composition or parameters.")
         log_names = {p.name for p in self.parameters if p.log_scale}
         for c in self.constraints:
             if log_names & set(c.coefficients):
                 raise ConfigError(
-                    f"search space: constraint {c.description!r} involves log-scaled "
+                    f"constraint {c.description!r} involves log-scaled "
                     f"{sorted(log_names & set(c.coefficients))}; linear constraints need "
                     "linear parameters. Fix: set log_scale: false for them."
                 )
@@ -190,9 +191,7 @@ class SearchSpace:
         width = bounds[1] - bounds[0]
         pool_u = ((pool - bounds[0]) / width).cpu().numpy()
         if existing is not None and len(existing):
-            existing_u = ((existing - bounds[0]) / width).cpu().numpy()
-            dist = np.min(np.linalg.norm(pool_u[:, None] - existing_u[None], axis=-1), 1)
-            pool_u = pool_u[dist >= np.median(dist)]
+            pool_u = pool_u[far_half(pool_u, ((existing - bounds[0]) / width).cpu().numpy())]
         kmeans = KMeans(n_clusters=n, n_init=4, random_state=seed).fit(pool_u)
         centres = torch.as_tensor(kmeans.cluster_centers_, **tkwargs)
         X = bounds[0] + centres * width

@@ -6,7 +6,7 @@ from typing import Protocol
 
 import pandas as pd
 
-from optim.campaign import RoundResult
+from optim.rounds import RoundResult
 
 __all__ = ["Tracker"]
 

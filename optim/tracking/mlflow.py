@@ -24,7 +24,9 @@ import pandas as pd
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
-from optim.campaign import RoundResult
+from optim.metrics import loo_scores
+from optim.rounds import RoundResult
+from optim.strategies import StrategyLabel
 
 __all__ = ["MlflowTracker"]
 
@@ -68,14 +70,20 @@ class MlflowTracker:
 
     def __init__(self, uri: str, artifact_root: str | Path, http_max_retries: int = 2,
                  http_timeout_s: int = 10) -> None:
-        os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", str(http_max_retries))
-        os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", str(http_timeout_s))
         self.uri = uri
         self.artifact_root = Path(artifact_root)
+        self.http_max_retries = http_max_retries
+        self.http_timeout_s = http_timeout_s
 
     @cached_property
     def client(self) -> MlflowClient:
-        """The client; created on first use (an sqlite store is created then)."""
+        """The client; created on first use (an sqlite store is created then).
+
+        mlflow reads its HTTP retry settings from the environment only: they are set
+        here, on first use, unless the user set them.
+        """
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", str(self.http_max_retries))
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", str(self.http_timeout_s))
         return MlflowClient(tracking_uri=self.uri)
 
     def _store_exists(self) -> bool:
@@ -122,7 +130,7 @@ class MlflowTracker:
         run = self.client.create_run(
             exp_id, run_name=f"round-{result.round:03d}", start_time=start_ms,
             tags={"kind": "round", "round": str(result.round),
-                  "round_seed": str(result.seed), "strategy": result.strategy,
+                  "round_seed": str(result.seed), "strategy": str(result.strategy),
                   "git_sha": _git_sha(), "mlflow.note.content": description},
         )
         rid = run.info.run_id
@@ -131,8 +139,9 @@ class MlflowTracker:
             params = [Param(k, v) for k, v in flatten(config).items()]
             for i in range(0, len(params), _BATCH):
                 self.client.log_batch(rid, params=params[i:i + _BATCH])
+            metrics = {**result.metrics, **loo_scores(result.model_check)}
             self.client.log_batch(rid, metrics=[
-                Metric(k, float(v), 0, result.round) for k, v in result.metrics.items()
+                Metric(k, float(v), 0, result.round) for k, v in metrics.items()
                 if v is not None and math.isfinite(v)])
             if config:
                 self.client.log_dict(rid, config, "config.yaml")
@@ -175,7 +184,7 @@ class MlflowTracker:
                 continue
             rows = ledger[ledger["round"] == rnd]
             late = RoundResult(
-                result.campaign, int(rnd), "unknown (logged late from the ledger)",
+                result.campaign, int(rnd), StrategyLabel("unknown"),
                 rows.reset_index(drop=True), ledger[ledger["round"] <= rnd],
                 result.ledger_path, {"n_proposed": float(len(rows))},
                 [], -1, result.inputs, result.targets)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from optim.campaign import RoundResult
+from optim.rounds import RoundResult
 
 __all__ = ["NullTracker"]
 

@@ -36,9 +36,10 @@ def test_single_objective_and_parego_keep_pending_rows_for_sequential_greedy():
     # without the pending rows (rejected/pending proposals silently ignored).
     from botorch.models.model import ModelList
 
-    from optim.acquisition.builder import _optimize
+    from optim.acquisition.builder import AcquisitionContext, _optimize
     from optim.acquisition.specs import OptimizerSpec, qLogNParEGO
     from optim.objectives import Target
+    from optim.search_space import NumericalParameter, SearchSpace
 
     X, bounds, gp = _toy()
     pending = torch.tensor([[0.9, 0.9], [0.8, 0.95]], dtype=torch.float64)
@@ -46,10 +47,9 @@ def test_single_objective_and_parego_keep_pending_rows_for_sequential_greedy():
     choices = torch.rand(30, 2, generator=torch.Generator().manual_seed(1),
                          dtype=torch.float64)
     t1, t2 = Target("a", "maximize", 0.0), Target("b", "maximize", -5.0)
-    _, acqf = _optimize(gp, [t1], X, pending, 2, qLogNParEGO(mc_samples=16), spec, 0,
-                        bounds, None, None, {"dtype": torch.float64}, choices)
-    torch.testing.assert_close(acqf.X_pending, pending, rtol=0, atol=0)
-    model = ModelList(gp, gp)
-    _, acqf = _optimize(model, [t1, t2], X, pending, 2, qLogNParEGO(mc_samples=16), spec,
-                        0, bounds, None, None, {"dtype": torch.float64}, choices)
-    torch.testing.assert_close(acqf.X_pending, pending, rtol=0, atol=0)
+    space = SearchSpace((NumericalParameter("x1", 0.0, 1.0), NumericalParameter("x2", 0.0, 1.0)))
+    for model, targets in ((gp, [t1]), (ModelList(gp, gp), [t1, t2])):
+        ctx = AcquisitionContext(model, targets, space, X, pending, seed=0)
+        _, acqf = _optimize(ctx, 2, qLogNParEGO(mc_samples=16), spec, bounds, None, None,
+                            choices)
+        torch.testing.assert_close(acqf.X_pending, pending, rtol=0, atol=0)

@@ -13,7 +13,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from optim.benchmarks import liang
-from tests.integration.test_cli import ROOT
+from tests.helpers import ROOT
 
 
 @pytest.mark.slow

@@ -12,7 +12,7 @@ from optim.acquisition import (
     qLogNParEGO,
 )
 from optim.exceptions import ConfigError
-from tests.conftest import CONFIG_DIR, make_settings
+from tests.helpers import CONFIG_DIR, make_settings
 
 CAMPAIGNS = sorted(p.stem for p in (Path(CONFIG_DIR) / "campaign").glob("*.yaml"))
 

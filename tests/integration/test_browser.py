@@ -22,7 +22,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from optim.labs import OxychlorideTruth
-from tests.integration.test_cli import FAST, ROOT, cli
+from tests.helpers import ROOT, SMOKE, cli
 
 CHROMIUM = Path("/usr/bin/chromium")
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -62,14 +62,14 @@ def _wait_healthy(url: str, proc: subprocess.Popen, log: Path, timeout: float = 
 def campaign_store(tmp_path: Path) -> Path:
     """A store made by a real two-round oxychloride campaign through the CLI."""
     runs = tmp_path / "runs"
-    cli(runs, *FAST)
+    cli(runs, *SMOKE)
     ledger = runs / "oxychloride" / "ledger.csv"
     frame = pd.read_csv(ledger)
     results = OxychlorideTruth()(frame).round(4)
     results.insert(0, "id", frame["id"])
     results.to_csv(tmp_path / "results.csv", index=False)
     cli(runs, f"record={tmp_path / 'results.csv'}")
-    cli(runs, *FAST)
+    cli(runs, *SMOKE)
     return runs
 
 
@@ -158,7 +158,7 @@ def test_review_screen_and_rejection_in_chromium(campaign_store, tmp_path):
         log.close()
     assert ui.returncode is not None
     assert client.get_run(target.info.run_id).data.tags["decision"] == "reject"
-    nxt = cli(runs, *FAST)
+    nxt = cli(runs, *SMOKE)
     assert "applied reviewers' decisions from mlflow to oxy-0010" in nxt.stdout
     frame = pd.read_csv(runs / "oxychloride" / "ledger.csv")
     assert frame.set_index("id").loc["oxy-0010", "status"] == "rejected"

@@ -2,36 +2,19 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
-
 import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
 from optim.labs import OxychlorideTruth
-
-ROOT = Path(__file__).resolve().parents[2]
-FAST = ["acquisition.mc_samples=16", "acq_optimizer.num_restarts=2",
-        "acq_optimizer.raw_samples=32", "acq_optimizer.maxiter=50"]
-
-
-def cli(runs: Path, *args: str, ok: bool = True) -> subprocess.CompletedProcess:
-    proc = subprocess.run(
-        [sys.executable, "-m", "optim", "campaign=oxychloride", f"paths.runs={runs}", *args],
-        capture_output=True, text=True, cwd=ROOT, timeout=600,
-    )
-    if ok and proc.returncode != 0:
-        pytest.fail(f"CLI failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
-    return proc
+from tests.helpers import SMOKE, cli
 
 
 @pytest.mark.slow
 @pytest.mark.integration
 def test_two_round_campaign_with_mlflow(tmp_path):
     runs = tmp_path / "runs"
-    first = cli(runs, *FAST)
+    first = cli(runs, *SMOKE)
     assert "Round 1 of campaign 'oxychloride': 8 proposal(s)" in first.stdout
     assert "record=results.csv" in first.stdout and "python -m optim.ui" in first.stdout
     # the printed next commands keep this command's overrides (the ledger's location)
@@ -45,7 +28,7 @@ def test_two_round_campaign_with_mlflow(tmp_path):
     results.to_csv(tmp_path / "results.csv", index=False)
     rec = cli(runs, f"record={tmp_path / 'results.csv'}")
     assert "Recorded 8 experiment(s)" in rec.stdout
-    second = cli(runs, *FAST)
+    second = cli(runs, *SMOKE)
     assert "Round 2 of campaign 'oxychloride': 4 proposal(s) by qLogNEHVI" in second.stdout
     frame = pd.read_csv(ledger)
     assert len(frame) == 12 and (frame["status"] == "measured").sum() == 8

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from tests.integration.test_cli import ROOT, cli  # noqa: F401 - ROOT documents the cwd
+from tests.helpers import cli
 
 SMOKE = ["debug=smoke"]
 

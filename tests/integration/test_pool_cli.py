@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from optim.benchmarks.liang import DATA
-from tests.integration.test_cli import ROOT
+from tests.helpers import ROOT
 
 
 @pytest.mark.slow

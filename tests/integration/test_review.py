@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.integration.test_cli import FAST, cli
+from tests.helpers import SMOKE, cli
 
 
 def _children(client, exp_id):
@@ -17,7 +17,7 @@ def _children(client, exp_id):
 @pytest.mark.integration
 def test_decisions_from_ui_tags_and_command_line(tmp_path):
     runs = tmp_path / "runs"
-    cli(runs, *FAST)
+    cli(runs, *SMOKE)
     ledger = runs / "oxychloride" / "ledger.csv"
     client = MlflowClient(f"sqlite:///{runs}/mlflow.db")
     exp_id = client.get_experiment_by_name("oxychloride").experiment_id
@@ -34,7 +34,7 @@ def test_decisions_from_ui_tags_and_command_line(tmp_path):
     assert children["oxy-0002"].data.tags["decision_applied"] == "reject"
     assert children["oxy-0002"].data.tags["status"] == "rejected"
     # the next round reads the UI tag into the ledger
-    nxt = cli(runs, *FAST)
+    nxt = cli(runs, *SMOKE)
     assert "applied reviewers' decisions from mlflow to oxy-0003" in nxt.stdout
     assert "'whatever'" in nxt.stdout
     frame = pd.read_csv(ledger)
@@ -46,7 +46,7 @@ def test_decisions_from_ui_tags_and_command_line(tmp_path):
     # a hand edit of the ledger is not overridden by the old tag afterwards
     frame.loc[2, "status"] = "approved"
     frame.to_csv(ledger, index=False)
-    cli(runs, *FAST)
+    cli(runs, *SMOKE)
     assert pd.read_csv(ledger).loc[2, "status"] == "approved"
 
 
@@ -68,7 +68,7 @@ def test_tracking_catches_up_after_an_unreachable_store(tmp_path):
     runs = tmp_path / "runs"
     down = cli(runs, "tracking.uri=http://127.0.0.1:9")
     assert "warning: tracking skipped" in down.stderr
-    cli(runs, *FAST)  # store reachable again (default sqlite under runs/)
+    cli(runs, *SMOKE)  # store reachable again (default sqlite under runs/)
     client = MlflowClient(f"sqlite:///{runs}/mlflow.db")
     exp_id = client.get_experiment_by_name("oxychloride").experiment_id
     rounds = client.search_runs([exp_id], "tags.kind = 'round'")

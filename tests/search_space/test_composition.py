@@ -35,8 +35,12 @@ def test_numeric_coefficients_are_accepted():
     ids=["lowercase", "bad-element", "single", "repeat", "empty"],
 )
 def test_bad_formulas_raise(formula, match):
-    with pytest.raises(ConfigError, match=match):
-        parse_mixture_formula(formula, source="configs/campaign/x.yaml")
+    with pytest.raises(ConfigError, match=match) as err:
+        parse_mixture_formula(formula)
+    # errors are data: the field that is wrong and its value; the config layer adds
+    # the file and the full key
+    assert err.value.key == "formula" and err.value.value == formula
+    assert err.value.source is None
 
 
 @pytest.mark.parametrize(

@@ -8,11 +8,11 @@ import pandas as pd
 import pytest
 import torch
 
-from optim.campaign import plan_round, record_results
-from optim.exceptions import CandidateGenerationError, ConfigError, LedgerError
-from optim.ledger import LedgerWarning
-from optim.search_space.pool import CandidatePool, pick_random, pick_spread
-from tests.conftest import make_settings
+from optim.exceptions import ConfigError, LedgerError, LedgerWarning, ProposalError
+from optim.pool import CandidatePool
+from optim.rounds import plan_round, record_results
+from optim.search_space.design import pick_random, pick_spread
+from tests.helpers import make_settings
 
 TK = {"dtype": torch.float64}
 OXY = ["Li2O", "ZrCl4", "AlCl3", "anneal_temperature_C", "milling_time_h"]
@@ -72,8 +72,9 @@ def test_pool_row_violating_a_constraint_or_missing_column(tmp_path):
     frame.to_csv(tmp_path / "short.csv", index=False)
     with pytest.raises(ConfigError, match=r"missing input column\(s\) \['milling_time_h'\]"):
         CandidatePool.load(tmp_path / "short.csv", space, "configs/campaign/x.yaml")
-    with pytest.raises(ConfigError, match="search_space.pool: file nowhere.csv not found"):
+    with pytest.raises(ConfigError, match="file nowhere.csv not found") as err:
         CandidatePool.load("nowhere.csv", space, "configs/campaign/x.yaml")
+    assert err.value.key == "pool"
 
 
 def test_picks_are_distinct_members_and_seeded():
@@ -106,10 +107,11 @@ def test_pool_campaign_proposes_only_unused_pool_rows_until_exhausted(tmp_path):
         measured = pd.DataFrame({"id": batch["id"], "conductivity_mS_cm": 1.0 + batch["Li2O"],
                                  "retention_pct": 80.0 + 20 * batch["ZrCl4"]})
         record_results(settings, measured)
-    assert "qLogNEHVI" in result.strategy and "pool of 5 candidates" in result.strategy
+    assert result.strategy.acquisition == "qLogNEHVI" and result.strategy.pool_size == 5
+    assert "pool of 5 candidates" in str(result.strategy)
     last = plan_round(settings)
     assert len(last.batch) == 2 and any("only 2 candidate(s) left" in n for n in last.notes)
-    with pytest.raises(CandidateGenerationError, match="every candidate of the pool"):
+    with pytest.raises(ProposalError, match="every candidate of the pool"):
         plan_round(settings)
     assert len(seen) + 2 == 12 and not math.isnan(last.metrics["round_s"])
 

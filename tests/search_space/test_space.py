@@ -77,8 +77,9 @@ def test_log_scale_encode_decode_roundtrip():
 )
 def test_bad_constraints_raise(spec, match):
     comp = CompositionParameter("xLi2O-yZrCl4-zAlCl3", {})
-    with pytest.raises(ConfigError, match=match):
-        constraints_from_config([spec], comp, comp.names, "configs/campaign/x.yaml")
+    with pytest.raises(ConfigError, match=match) as err:
+        constraints_from_config([{"sum": ["ZrCl4"], "min": 0.1}, spec], comp, comp.names)
+    assert err.value.key == "[1]"  # the entry's index; located later as a config key
 
 
 def test_parameter_bounds_validated():

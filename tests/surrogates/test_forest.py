@@ -7,7 +7,12 @@ import torch
 from botorch.models.model import ModelList
 from botorch.posteriors.ensemble import EnsemblePosterior
 
-from surrogates import ForestSurrogate, GPSurrogate, InputDataError, loo_predictions
+from surrogates import (
+    ForestSurrogate,
+    GPSurrogate,
+    SurrogateSettingsError,
+    loo_predictions,
+)
 
 TK = {"dtype": torch.float64}
 
@@ -84,8 +89,10 @@ def test_leave_one_out_refits_without_the_row():
     ({"max_features": 0.0}, "max_features=0.0"),
 ])
 def test_bad_settings_are_named(kwargs, match):
-    with pytest.raises(InputDataError, match=match):
+    # bad settings are a settings error (not a data error), naming the field
+    with pytest.raises(SurrogateSettingsError, match=match) as err:
         ForestSurrogate(**kwargs)
+    assert err.value.field == next(iter(kwargs))
 
 
 def test_measured_designs_bring_no_hypervolume_improvement_with_forests():

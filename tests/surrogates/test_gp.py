@@ -12,7 +12,7 @@ from botorch.models.transforms.input import Normalize
 from botorch.models.transforms.outcome import Standardize
 from gpytorch.mlls import ExactMarginalLogLikelihood
 
-from surrogates import GPSurrogate, InputDataError, known_model
+from surrogates import GPSurrogate, SurrogateSettingsError, TrainingDataError, known_model
 
 TK = {"dtype": torch.float64}
 
@@ -61,8 +61,14 @@ def test_equals_raw_botorch_under_same_seed():
 def test_bad_training_data(mutate, match):
     X, Y, bounds = _data()
     X, Y = mutate(X, Y)
-    with pytest.raises(InputDataError, match=match):
+    with pytest.raises(TrainingDataError, match=match):
         GPSurrogate().fit(X, Y, bounds)
+
+
+def test_bad_settings_are_a_settings_error():
+    with pytest.raises(SurrogateSettingsError, match="min_measurements=1") as err:
+        GPSurrogate(min_measurements=1)
+    assert err.value.field == "min_measurements" and err.value.value == 1
 
 
 def test_known_model_is_exact():

@@ -12,29 +12,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import torch
-from sklearn.cluster import KMeans
 from torch import Tensor
 
+from optim.cells import parse_inputs, read_table
 from optim.exceptions import ConfigError, LedgerError, where
-from optim.ledger import parse_inputs, read_table
-from optim.search_space.space import SearchSpace
+from optim.paths import resolve_path
+from optim.search_space import SearchSpace
 
-__all__ = ["CandidatePool", "pick_spread", "resolve_path"]
+__all__ = ["CandidatePool"]
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
 MATCH_TOLERANCE = 1e-6  # a ledger row matches a pool row within this, per input range
-
-
-def resolve_path(path: str | Path) -> Path:
-    """An absolute path; a relative one is tried against the working directory, then
-    against the project folder (the one holding ``configs/``)."""
-    path = Path(path).expanduser()
-    if path.is_absolute() or path.exists():
-        return path.resolve()
-    return (PROJECT_ROOT / path).resolve()
 
 
 @dataclass(frozen=True)
@@ -57,19 +46,19 @@ class CandidatePool:
         Args:
             path: CSV file (absolute, or relative to the working or project folder).
             space: The campaign's inputs, bounds and constraints.
-            source: The campaign config, for messages about the ``pool`` key.
+            source: Where the pool was named (the campaign config), for messages.
 
         Raises:
-            ConfigError: The file is missing or lacks an input column.
+            ConfigError: The file is missing or lacks an input column (``key="pool"``).
             LedgerError: A cell is not a finite number or out of bounds, fractions do
                 not sum to the total, or a row violates a constraint (file, row, column,
                 value and fix named; the same checks and words as for ledger cells).
         """
         resolved = resolve_path(path)
         if not resolved.is_file():
-            raise ConfigError(f"{source}, key search_space.pool: file {path} not found "
-                              f"(looked at {resolved}). Fix: give an absolute path or one "
-                              "relative to the project folder.")
+            raise ConfigError(f"file {path} not found (looked at {resolved}). Fix: give an "
+                              "absolute path or one relative to the project folder.",
+                              key="pool", value=str(path))
         raw = read_table(resolved, "pool file")
         missing = [n for n in space.names if n not in raw.columns]
         if missing:
@@ -121,37 +110,3 @@ class CandidatePool:
             dist = torch.cdist(block, U, p=float("inf"))  # largest scaled difference
             taken[start:start + 4096] = (dist <= MATCH_TOLERANCE).any(dim=-1)
         return X[~taken]
-
-
-def pick_spread(choices: Tensor, n: int, seed: int, bounds: Tensor,
-                existing: Tensor | None = None) -> Tensor:
-    """``n`` distinct rows of ``choices`` spread over them (k-means, nearest member).
-
-    The finite-set counterpart of ``SearchSpace.space_filling``: cluster the choices
-    (unit-scaled) into ``n`` groups and take the member nearest each centroid. With
-    ``existing`` points, only the half of the choices farthest from them is clustered.
-    """
-    if n >= len(choices):
-        return choices
-    width = (bounds[1] - bounds[0]).clamp_min(1e-12)
-    u = ((choices - bounds[0]) / width).cpu().numpy()
-    candidates = np.arange(len(u))
-    if existing is not None and len(existing):
-        e = ((existing - bounds[0]) / width).cpu().numpy()
-        dist = np.min(np.linalg.norm(u[:, None] - e[None], axis=-1), axis=1)
-        far = candidates[dist >= np.median(dist)]
-        if len(far) >= n:
-            candidates = far
-    kmeans = KMeans(n_clusters=n, n_init=4, random_state=seed).fit(u[candidates])
-    picked: list[int] = []
-    for centre in kmeans.cluster_centers_:
-        order = np.argsort(np.linalg.norm(u[candidates] - centre, axis=-1))
-        picked.append(int(next(candidates[j] for j in order if candidates[j] not in picked)))
-    return choices[torch.as_tensor(picked, device=choices.device)]
-
-
-def pick_random(choices: Tensor, n: int, seed: int) -> Tensor:
-    """``n`` distinct rows of ``choices`` uniformly at random (seeded)."""
-    gen = torch.Generator().manual_seed(seed)
-    index = torch.randperm(len(choices), generator=gen)[:n]
-    return choices[index.to(choices.device)]

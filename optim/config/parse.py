@@ -1,0 +1,273 @@
+"""Campaign settings from a plain (resolved) config mapping: the YAML's key names.
+
+This is the one place below the Hydra boundary that knows where a value sits in the
+YAML. Domain classes raise :class:`~optim.exceptions.ConfigError` with their own field
+names; :func:`located` adds the file and the full config key, so a message reads
+``configs/campaign/oxychloride.yaml, key search_space.parameters.milling_time_h.lower:
+...`` and ``err.key`` holds the key.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from optim.acquisition import AcquisitionSpec, OptimizerSpec
+from optim.cost import PrecursorCost, PrecursorPrice
+from optim.exceptions import ConfigError
+from optim.objectives import Objectives, Target
+from optim.pool import CandidatePool
+from optim.search_space import CompositionParameter, NumericalParameter, SearchSpace
+from optim.search_space.constraints import constraints_from_config
+from optim.settings import CampaignSettings
+from optim.tracking import MlflowTracker, NullTracker, Tracker
+from surrogates import Surrogate
+
+__all__ = ["KNOWN_FORMULAS", "SETTINGS_KEYS", "located", "resolve_device",
+           "resolve_threads", "settings_from_config", "tracker_from_config"]
+
+KNOWN_FORMULAS = ("precursor_cost",)
+# CampaignSettings field -> config key, where they differ
+SETTINGS_KEYS = {"n_initial": "initial_design.n", "initial_method": "initial_design.method",
+                 "name": "campaign_name", "ledger_path": "paths.ledger"}
+PARAMETER_FIELDS = ("lower", "upper", "unit", "log_scale", "description")
+TARGET_FIELDS = ("direction", "threshold", "unit", "transform", "valid_range", "known",
+                 "description")
+
+
+def _join(prefix: str | None, key: str | None) -> str | None:
+    if not prefix:
+        return key
+    if not key:
+        return prefix
+    return f"{prefix}{key}" if key.startswith("[") else f"{prefix}.{key}"
+
+
+@contextmanager
+def located(source: str, prefix: str | None = None,
+            rename: Mapping[str, str] | None = None) -> Iterator[None]:
+    """Give a domain class's :class:`ConfigError` its file and full config key.
+
+    Args:
+        source: The config file the values came from.
+        prefix: Where the object sits in the YAML (``search_space.parameters.x``).
+        rename: Field name to config key, where they differ (``n_initial``).
+    """
+    try:
+        yield
+    except ConfigError as err:
+        if err.source is not None:  # already located by an inner block
+            raise
+        key = _join(prefix, (rename or {}).get(err.key, err.key))
+        place = f"{source}, key {key}" if key else source
+        raise ConfigError(f"{place}: {err.message}", key=key, source=source,
+                          value=err.value) from err
+
+
+def _mapping(value: Any, key: str, source: str) -> Mapping:
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{source}, key {key}: expected a mapping, got {value!r}.",
+                          key=key, source=source, value=value)
+    return value
+
+
+def _pair(value: Any, key: str, source: str) -> tuple[float, float]:
+    if not isinstance(value, list | tuple) or len(value) != 2:
+        raise ConfigError(f"{source}, key {key}: value={value!r}; expected [lower, upper].",
+                          key=key, source=source, value=value)
+    return value[0], value[1]
+
+
+def _unknown_fields(given: Mapping, allowed: tuple[str, ...], key: str, source: str) -> None:
+    unknown = sorted(set(given) - set(allowed))
+    if unknown:
+        raise ConfigError(f"{source}, key {key}: unknown field(s) {unknown}; expected "
+                          f"{', '.join(allowed)}.", key=key, source=source, value=unknown)
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto``: CUDA when available, else CPU; otherwise the named device.
+
+    Raises:
+        ConfigError: Not a torch device, or CUDA asked for but absent (``key="device"``).
+    """
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError as err:
+        raise ConfigError(f"value={name!r} is not a torch device. Fix: auto, cpu or cuda.",
+                          key="device", value=name) from err
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"value={name!r} but CUDA is not available here. Fix: device=auto "
+                          "or device=cpu.", key="device", value=name)
+    return device
+
+
+def _composition(ss: Mapping, source: str) -> CompositionParameter | None:
+    if not ss.get("composition"):
+        return None
+    c = _mapping(ss["composition"], "search_space.composition", source)
+    bounds = {k: _pair(v, f"search_space.composition.bounds.{k}", source)
+              for k, v in _mapping(c.get("bounds", {}), "search_space.composition.bounds",
+                                   source).items()}
+    with located(source, "search_space.composition"):
+        return CompositionParameter(c.get("formula"), bounds, c.get("total", 1.0))
+
+
+def _space(cfg: Mapping, source: str) -> SearchSpace:
+    ss = _mapping(cfg.get("search_space"), "search_space", source)
+    composition = _composition(ss, source)
+    params = []
+    for name, p in _mapping(ss.get("parameters", {}) or {}, "search_space.parameters",
+                            source).items():
+        key = f"search_space.parameters.{name}"
+        p = _mapping(p, key, source)
+        _unknown_fields(p, PARAMETER_FIELDS, key, source)
+        with located(source, key):
+            params.append(NumericalParameter(name, p.get("lower"), p.get("upper"),
+                                             p.get("unit", ""),
+                                             bool(p.get("log_scale", False))))
+    names = (composition.names if composition else []) + [p.name for p in params]
+    with located(source, "search_space.constraints"):
+        constraints = constraints_from_config(ss.get("constraints", []) or [], composition,
+                                              names)
+    with located(source, "search_space"):
+        return SearchSpace(tuple(params), composition, tuple(constraints))
+
+
+def _cost(cfg: Mapping, space: SearchSpace, source: str) -> PrecursorCost:
+    if space.composition is None:
+        raise ConfigError(f"{source}: known formula 'precursor_cost' needs a composition.",
+                          source=source)
+    prices_cfg = _mapping(cfg.get("prices"), "prices", source)
+    price_source = f"configs/prices/{prices_cfg.get('name', '?')}.yaml"
+    prices = {}
+    for name, entry in _mapping(prices_cfg.get("precursors", {}), "prices.precursors",
+                                price_source).items():
+        entry = _mapping(entry, f"prices.precursors.{name}", price_source)
+        if "usd_per_kg" not in entry or not entry.get("source"):
+            raise ConfigError(f"{price_source}, key precursors.{name}: needs usd_per_kg and "
+                              f"source (provenance); got {dict(entry)}.",
+                              key=f"precursors.{name}", source=price_source)
+        prices[name] = PrecursorPrice(entry["usd_per_kg"], str(entry["source"]),
+                                      bool(entry.get("estimate", False)))
+    comp_cfg = cfg["search_space"]["composition"]
+    densities = dict(comp_cfg.get("densities_g_cm3", {}) or {})
+    columns = [space.names.index(n) for n in space.composition_names]
+    with located(f"{source} / {price_source}", rename={"yield_fraction": "cost.yield_fraction"}):
+        return PrecursorCost(space.composition, prices, densities, columns,
+                             (cfg.get("cost") or {}).get("yield_fraction", 1.0),
+                             prices_cfg.get("name", ""))
+
+
+def _target(name: str, t: Mapping, cfg: Mapping, space: SearchSpace, source: str) -> Target:
+    key = f"targets.{name}"
+    _unknown_fields(t, TARGET_FIELDS, key, source)
+    known = None
+    if t.get("known"):
+        if t["known"] not in KNOWN_FORMULAS:
+            raise ConfigError(f"{source}, key {key}.known: value={t['known']!r}; expected "
+                              f"one of {list(KNOWN_FORMULAS)}.", key=f"{key}.known",
+                              source=source, value=t["known"])
+        known = _cost(cfg, space, source)
+    vr = t.get("valid_range") or (None, None)
+    with located(source, key):
+        return Target(
+            name=name, direction=t.get("direction"), threshold=t.get("threshold"),
+            unit=t.get("unit", ""), transform=t.get("transform"),
+            valid_range=tuple(_pair(vr, f"{key}.valid_range", source)),
+            known=known, description=t.get("description", ""))
+
+
+def _objectives(cfg: Mapping, space: SearchSpace, source: str) -> Objectives:
+    targets = [_target(name, _mapping(t, f"targets.{name}", source), cfg, space, source)
+               for name, t in _mapping(cfg.get("targets"), "targets", source).items()]
+    with located(source, "targets"):
+        return Objectives(tuple(targets))
+
+
+def settings_from_config(
+    cfg: Mapping,
+    *,
+    surrogate: Surrogate,
+    acquisition: AcquisitionSpec,
+    optimizer: OptimizerSpec,
+    source: str,
+) -> CampaignSettings:
+    """Validate a resolved config mapping and build the campaign settings.
+
+    Args:
+        cfg: The resolved config as plain containers.
+        surrogate: Instantiated surrogate (from the ``surrogate`` group).
+        acquisition: Instantiated acquisition spec.
+        optimizer: Instantiated optimizer spec.
+        source: The campaign's config file, for error messages.
+
+    Raises:
+        ConfigError: Any invalid value, named by file and key (``err.key``).
+    """
+    space = _space(cfg, source)
+    objectives = _objectives(cfg, space, source)
+    init = _mapping(cfg.get("initial_design", {}) or {}, "initial_design", source)
+    pool_path = (cfg.get("search_space") or {}).get("pool")
+    with located(source, "search_space"):
+        pool = CandidatePool.load(pool_path, space, source) if pool_path else None
+    with located(source, rename=SETTINGS_KEYS):
+        return CampaignSettings(
+            name=str(cfg["campaign_name"]),
+            space=space,
+            objectives=objectives,
+            ledger_path=Path(cfg["paths"]["ledger"]),
+            batch_size=cfg.get("batch_size", 4),
+            n_initial=init.get("n", 8),
+            surrogate=surrogate,
+            acquisition=acquisition,
+            optimizer=optimizer,
+            seed=cfg.get("seed", 0),
+            device=resolve_device(str(cfg.get("device", "auto"))),
+            id_prefix=str(cfg.get("id_prefix", "exp")),
+            pool=pool,
+            initial_method=str(init.get("method", "space_filling")),
+        )
+
+
+def resolve_threads(value: object) -> int | None:
+    """``threads``: ``auto`` is 1 on machines with at most 4 cores (measured much faster
+    there: README "Performance") and torch's default (``None``) otherwise; a positive
+    whole number is taken as given.
+
+    Raises:
+        ConfigError: Anything else (``key="threads"``).
+    """
+    if value == "auto":
+        return 1 if (os.cpu_count() or 1) <= 4 else None
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"config key threads: value={value!r}; expected auto or a "
+                          "positive whole number.", key="threads", value=value)
+    return value
+
+
+def tracker_from_config(tracking: Mapping) -> Tracker:
+    """The configured tracker (it connects, and creates a store, only when used).
+
+    Raises:
+        ConfigError: An unknown ``tracking.kind``.
+    """
+    tracking = _mapping(tracking, "tracking", "config")
+    kind = tracking.get("kind")
+    if kind == "mlflow":
+        return MlflowTracker(tracking["uri"], tracking["artifact_root"],
+                             tracking.get("http_max_retries", 2),
+                             tracking.get("http_timeout_s", 10))
+    if kind == "none":
+        return NullTracker()
+    raise ConfigError(f"config key tracking.kind: value={kind!r}; expected mlflow or none.",
+                      key="tracking.kind", value=kind)

@@ -1,0 +1,119 @@
+"""Derived quantities of a campaign, computed in one place.
+
+The hypervolume of the measured front, the best measured value per target, the values
+of known targets (computed from the inputs), and leave-one-out model checks. The round,
+the terminal report, the review plots, tracking and the benchmarks all read them here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+from botorch.models.model import Model, ModelList
+from botorch.utils.multi_objective.box_decompositions.dominated import (
+    DominatedPartitioning,
+)
+
+from optim.acquisition import reference_point
+from optim.objectives import Objectives, Target
+from optim.settings import CampaignSettings
+from surrogates import loo_predictions
+
+__all__ = ["LooCheck", "best_measured", "known_values", "loo_checks", "loo_scores",
+           "measured_hypervolume"]
+
+
+def known_values(frame: pd.DataFrame, settings: CampaignSettings) -> pd.DataFrame:
+    """Physical values of every target for the rows of ``frame``: measured targets as
+    recorded, known targets (cost) computed from the inputs."""
+    out = pd.DataFrame(index=frame.index)
+    X = settings.space.encode(frame, **settings.tkwargs) if len(frame) else None
+    for t in settings.objectives.targets:
+        if t.is_known:
+            out[t.name] = (t.known(X).squeeze(-1).cpu().numpy() if X is not None
+                           else np.array([]))
+        else:
+            out[t.name] = frame[t.name].to_numpy(dtype=float)
+    return out
+
+
+def best_measured(frame: pd.DataFrame, objectives: Objectives) -> dict[str, float]:
+    """The best value per measured target over rows with status ``measured`` (values
+    on failed rows do not count); targets without a value are left out."""
+    ok = frame[frame["status"] == "measured"]
+    best = {}
+    for t in objectives.measured:
+        values = ok[t.name].dropna()
+        if len(values):
+            best[t.name] = float(values.max() if t.sign > 0 else values.min())
+    return best
+
+
+def measured_hypervolume(frame: pd.DataFrame, settings: CampaignSettings) -> float:
+    """Hypervolume (model scale, maximization signs) of rows with every target measured.
+
+    Known targets are computed from the inputs; the reference point is the thresholds.
+    With one objective: how far the best row lies beyond the threshold. Returns 0 when
+    no row dominates the reference point.
+    """
+    objs = settings.objectives
+    rows = frame[frame["status"] == "measured"].dropna(
+        subset=[t.name for t in objs.measured])
+    if rows.empty:
+        return 0.0
+    tk = settings.tkwargs
+    values = known_values(rows, settings)
+    Y = torch.stack([t.sign * t.to_model(torch.as_tensor(
+        values[t.name].to_numpy(dtype=float, copy=True), **tk)) for t in objs.targets], dim=-1)
+    ref = reference_point(objs.targets, **tk)
+    if len(objs.targets) == 1:
+        return float((Y - ref).clamp_min(0).max())
+    return float(DominatedPartitioning(ref_point=ref, Y=Y).compute_hypervolume())
+
+
+@dataclass(frozen=True)
+class LooCheck:
+    """Leave-one-out predictions of one fitted target (model scale) and their scores."""
+
+    target: Target
+    observed: np.ndarray
+    mean: np.ndarray
+    sd: np.ndarray
+
+    @property
+    def rmse(self) -> float:
+        """Root-mean-square leave-one-out error (model scale)."""
+        return float(np.sqrt(np.mean((self.mean - self.observed) ** 2)))
+
+    @property
+    def r2(self) -> float:
+        """1 - SSE / SST of the leave-one-out predictions (NaN for constant data)."""
+        ss_tot = float(np.sum((self.observed - self.observed.mean()) ** 2))
+        sse = float(np.sum((self.mean - self.observed) ** 2))
+        return 1 - sse / ss_tot if ss_tot > 0 else float("nan")
+
+
+def loo_checks(model: Model | None, targets: Sequence[Target]) -> list[LooCheck]:
+    """Leave-one-out checks of every fitted (not known) target of a round's model."""
+    if model is None:
+        return []
+    models = model.models if isinstance(model, ModelList) else [model]
+    checks = []
+    for t, m in zip(targets, models, strict=True):
+        if not t.is_known:
+            observed, mean, sd = (v.cpu().numpy() for v in loo_predictions(m))
+            checks.append(LooCheck(t, observed, mean, sd))
+    return checks
+
+
+def loo_scores(checks: Sequence[LooCheck]) -> dict[str, float]:
+    """``loo_rmse_<target>`` and ``loo_r2_<target>`` metrics."""
+    scores: dict[str, float] = {}
+    for c in checks:
+        scores[f"loo_rmse_{c.target.name}"] = c.rmse
+        scores[f"loo_r2_{c.target.name}"] = c.r2
+    return scores

@@ -1,0 +1,181 @@
+"""A campaign's three commands, each one ledger transaction: plan, record, decide.
+
+A round is a pure function of (settings, ledger, seed): the same inputs give the same
+proposals on the same hardware. It seeds torch inside a forked generator, so calling it
+leaves the caller's random state as it was. Tracking happens after the ledger is
+written (``optim.campaign``), so a tracking failure never loses a proposal.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+import pandas as pd
+import torch
+from botorch.models.model import Model
+
+from optim.fitting import predict
+from optim.ledger import Ledger, now
+from optim.metrics import LooCheck, best_measured, loo_checks, measured_hypervolume
+from optim.objectives import Target
+from optim.settings import CampaignSettings
+from optim.strategies import Proposal, StrategyLabel, choose, round_context
+
+__all__ = ["RoundResult", "decide", "plan_round", "record_results", "round_seed"]
+
+
+@dataclass
+class RoundResult:
+    """What a round did, for the terminal, the review plots and the tracker.
+
+    Args:
+        campaign: The campaign's name.
+        round: The round's number.
+        strategy: How the batch was proposed (``str()`` gives it in words).
+        batch: The proposed rows as written to the ledger.
+        ledger: The whole ledger after the round.
+        ledger_path: Its file.
+        metrics: Timings, counts, the measured hypervolume, best values, the
+            expected improvement.
+        notes: Remarks for the reviewer.
+        seed: The round's seed.
+        inputs: Input columns.
+        targets: Measured-target columns.
+        model: The fitted models (model-based rounds).
+        model_targets: The modelled targets, in model-output order.
+    """
+
+    campaign: str
+    round: int
+    strategy: StrategyLabel
+    batch: pd.DataFrame
+    ledger: pd.DataFrame
+    ledger_path: Path
+    metrics: dict[str, float]
+    notes: list[str]
+    seed: int
+    inputs: list[str]
+    targets: list[str]
+    model: Model | None = None
+    model_targets: list[Target] = field(default_factory=list)
+
+    @cached_property
+    def model_check(self) -> list[LooCheck]:
+        """Leave-one-out checks of the fitted targets (computed on first use)."""
+        return loo_checks(self.model, self.model_targets)
+
+
+def round_seed(seed: int, round_number: int) -> int:
+    """A distinct, reproducible seed per (base seed, round)."""
+    return (seed * 1_000_003 + round_number) % (2**31 - 1)
+
+
+def _decision_notes(ledger: Ledger, decisions: dict[str, str] | None) -> list[str]:
+    """Apply reviewers' decisions from the tracking UI; what could not apply is a note."""
+    if not decisions:
+        return []
+    changed, notes = ledger.apply_decisions(decisions, "mlflow tag 'decision':",
+                                            strict=False)
+    if changed:
+        notes.append(f"applied reviewers' decisions from mlflow to {', '.join(changed)}")
+    return notes
+
+
+def _batch(settings: CampaignSettings, ledger: Ledger, rnd: int,
+           proposal: Proposal) -> pd.DataFrame:
+    """The proposal as ledger rows: ids, round, status, inputs, predictions."""
+    batch = settings.space.decode(proposal.X)
+    for col, values in predict(proposal.fitted, proposal.X, settings.objectives).items():
+        batch[col] = values
+    batch.insert(0, "id", ledger.new_ids(len(batch)))
+    batch.insert(1, "round", rnd)
+    batch.insert(2, "status", "proposed")
+    batch.insert(3, "source", proposal.source)
+    batch["proposed_at"] = now()
+    return settings.schema.coerce(batch)
+
+
+def _metrics(settings: CampaignSettings, ledger: Ledger, proposal: Proposal,
+             seconds: float) -> dict[str, float]:
+    q = len(proposal.X)
+    metrics = {"fit_s": proposal.fit_s, "propose_s": seconds - proposal.fit_s}
+    if proposal.strategy.model_based:
+        acq = proposal.acq_value
+        metrics["expected_improvement"] = acq if acq is not None else math.nan
+    metrics["n_measured"] = float((ledger.frame["status"] == "measured").sum())
+    metrics["n_pending"] = float(len(ledger.pending) - q)
+    metrics["n_proposed"] = float(q)
+    metrics["hypervolume_measured"] = measured_hypervolume(ledger.frame, settings)
+    metrics.update({f"best_{k}": v for k, v in
+                    best_measured(ledger.frame, settings.objectives).items()})
+    return metrics
+
+
+def plan_round(settings: CampaignSettings,
+               decisions: dict[str, str] | None = None) -> RoundResult:
+    """Plan the next round and append it to the ledger (one transaction).
+
+    The strategy (``optim.strategies.choose``): the initial design until it is complete,
+    then model-based proposals with pending rows as ``X_pending``. Rejected proposals
+    are no longer pending, but stay in the set proposals keep away from.
+
+    Args:
+        settings: The campaign.
+        decisions: Reviewers' decisions from the tracking UI (id to approve/reject),
+            applied to the ledger first; ones that cannot apply become notes.
+
+    Raises:
+        LedgerError: The ledger holds a bad cell (nothing is written).
+        LedgerLockedError: Another round of this campaign is running.
+        ProposalError: No feasible proposal could be made.
+    """
+    t_start = time.perf_counter()
+    devices = [settings.device] if settings.device.type == "cuda" else []
+    with Ledger.transaction(settings.ledger_path, settings.schema) as ledger, \
+            torch.random.fork_rng(devices=devices):
+        notes = _decision_notes(ledger, decisions)
+        rnd = ledger.next_round
+        seed = round_seed(settings.seed, rnd)
+        torch.manual_seed(seed)
+        ctx = round_context(settings, ledger, seed)
+        t_propose = time.perf_counter()
+        proposal = choose(ctx).propose(ctx)
+        seconds = time.perf_counter() - t_propose
+        batch = _batch(settings, ledger, rnd, proposal)
+        ledger.append(batch)
+    metrics = _metrics(settings, ledger, proposal, seconds)
+    metrics["round_s"] = time.perf_counter() - t_start
+    fitted = proposal.fitted
+    return RoundResult(settings.name, rnd, proposal.strategy, batch, ledger.frame.copy(),
+                       settings.ledger_path, metrics, [*notes, *ctx.notes, *proposal.notes],
+                       seed, settings.space.names, settings.schema.targets,
+                       fitted.model if fitted else None, fitted.targets if fitted else [])
+
+
+def record_results(settings: CampaignSettings, results: Path | pd.DataFrame,
+                   source: str | None = None) -> tuple[list[str], pd.DataFrame]:
+    """Merge a results file or table into the ledger by id (validated before any write).
+
+    Returns:
+        The ids that changed, and the updated ledger frame.
+    """
+    results = results if isinstance(results, pd.DataFrame) else Path(results)
+    with Ledger.transaction(settings.ledger_path, settings.schema, must_exist=True) as ledger:
+        changed = ledger.merge_results(results, source)
+    return changed, ledger.frame.copy()
+
+
+def decide(settings: CampaignSettings, decisions: dict[str, str],
+           ) -> tuple[list[str], pd.DataFrame]:
+    """Approve or reject proposals by id (validated before any write).
+
+    Returns:
+        The ids whose status changed, and the updated ledger frame.
+    """
+    with Ledger.transaction(settings.ledger_path, settings.schema, must_exist=True) as ledger:
+        changed, _ = ledger.apply_decisions(decisions, "command line", strict=True)
+    return changed, ledger.frame.copy()
