@@ -311,6 +311,7 @@ class Ledger:
 
         Optional columns: ``status`` (``measured`` or ``failed``), ``notes``,
         ``measured_at``. A value already recorded is never replaced by a different one.
+        Every row is validated before any changes.
 
         Args:
             results: A results CSV file, or a table (a lab's output).
@@ -322,23 +323,7 @@ class Ledger:
         Raises:
             LedgerError: Bad cells, unknown or duplicate ids, or a conflicting value.
         """
-        if isinstance(results, pd.DataFrame):
-            source = source or "results table"
-            raw = results.apply(lambda col: col.map(_cell)).astype(str)
-            raw.columns = [str(c) for c in raw.columns]
-        else:
-            source = str(results)
-            raw = read_table(Path(results), "results file")
-        allowed = ["id", "status", "notes", "measured_at"] + self.schema.targets
-        for col in raw.columns:
-            if col not in allowed:
-                raise LedgerError(
-                    f"{where(source, column=col)}: unknown column. Fix: a results file has "
-                    f"'id' and any of {allowed[1:]}."
-                )
-        if "id" not in raw.columns:
-            raise LedgerError(f"{source}: no 'id' column. Fix: add the ledger ids of the "
-                              "measured experiments.")
+        raw, source = self._results_table(results, source)
         index = {ident: k for k, ident in enumerate(self.frame["id"])}
         seen: dict[str, int] = {}
         updates: list[tuple[int, dict[str, object]]] = []
@@ -357,45 +342,75 @@ class Ledger:
                     f"{span}). Fix: correct the id, or add the experiment to the ledger as a "
                     "new row."
                 )
-            k = index[ident]
-            change: dict[str, object] = {}
-            for t in self.schema.objectives.measured:
-                text = rec.get(t.name, "")
-                if text == "":
-                    continue
-                tloc = where(source, i, t.name)
-                value = parse_target(text, t, tloc)
-                old = self.frame.at[k, t.name]
-                if not np.isnan(old) and not math.isclose(old, value, rel_tol=1e-12):
-                    raise LedgerError(
-                        f"{tloc}: {ident} already has {t.name}={old} recorded in "
-                        f"{self.path}; the results file gives {value}. Nothing was changed. "
-                        "Fix: to correct a recorded value, edit the ledger by hand."
-                    )
-                if np.isnan(old):
-                    change[t.name] = value
-            status = rec.get("status", "")
-            if status not in ("", "measured", "failed"):
-                raise LedgerError(f"{where(source, i, 'status')}: value={status!r}; expected "
-                                  "'measured', 'failed' or empty.")
-            has_value = bool(change) or any(
-                not np.isnan(self.frame.at[k, t]) for t in self.schema.targets)
-            if status == "failed":
-                change["status"] = "failed"
-            elif change or has_value:
-                change["status"] = "measured"
-            elif not status:
-                raise LedgerError(f"{where(source, i)}: {ident} has no target value and no "
-                                  "status. Fix: fill in a result or status 'failed'.")
-            if rec.get("notes"):
-                change["notes"] = rec["notes"]
-            if change.get("status") != self.frame.at[k, "status"] or len(change) > 1:
-                change["measured_at"] = rec.get("measured_at") or now()
-                updates.append((k, change))
+            change = self._row_change(index[ident], rec, i, source)
+            if change:
+                updates.append((index[ident], change))
         for k, change in updates:
             for col, value in change.items():
                 self.frame.at[k, col] = value
         return [self.frame.at[k, "id"] for k, _ in updates]
+
+    def _results_table(self, results: Path | pd.DataFrame, source: str | None,
+                       ) -> tuple[pd.DataFrame, str]:
+        """A results file or table as text cells, its columns checked; and its name."""
+        if isinstance(results, pd.DataFrame):
+            source = source or "results table"
+            raw = results.apply(lambda col: col.map(_cell)).astype(str)
+            raw.columns = [str(c) for c in raw.columns]
+        else:
+            source = str(results)
+            raw = read_table(Path(results), "results file")
+        allowed = ["id", "status", "notes", "measured_at"] + self.schema.targets
+        for col in raw.columns:
+            if col not in allowed:
+                raise LedgerError(
+                    f"{where(source, column=col)}: unknown column. Fix: a results file has "
+                    f"'id' and any of {allowed[1:]}."
+                )
+        if "id" not in raw.columns:
+            raise LedgerError(f"{source}: no 'id' column. Fix: add the ledger ids of the "
+                              "measured experiments.")
+        return raw, source
+
+    def _row_change(self, k: int, rec: dict[str, str], i: int, source: str,
+                    ) -> dict[str, object]:
+        """What row ``i`` of a results table changes in ledger row ``k`` (empty: nothing)."""
+        ident = rec["id"]
+        change: dict[str, object] = {}
+        for t in self.schema.objectives.measured:
+            text = rec.get(t.name, "")
+            if text == "":
+                continue
+            tloc = where(source, i, t.name)
+            value = parse_target(text, t, tloc)
+            old = self.frame.at[k, t.name]
+            if not np.isnan(old) and not math.isclose(old, value, rel_tol=1e-12):
+                raise LedgerError(
+                    f"{tloc}: {ident} already has {t.name}={old} recorded in "
+                    f"{self.path}; the results file gives {value}. Nothing was changed. "
+                    "Fix: to correct a recorded value, edit the ledger by hand."
+                )
+            if np.isnan(old):
+                change[t.name] = value
+        status = rec.get("status", "")
+        if status not in ("", "measured", "failed"):
+            raise LedgerError(f"{where(source, i, 'status')}: value={status!r}; expected "
+                              "'measured', 'failed' or empty.")
+        has_value = bool(change) or any(
+            not np.isnan(self.frame.at[k, t]) for t in self.schema.targets)
+        if status == "failed":
+            change["status"] = "failed"
+        elif change or has_value:
+            change["status"] = "measured"
+        elif not status:
+            raise LedgerError(f"{where(source, i)}: {ident} has no target value and no "
+                              "status. Fix: fill in a result or status 'failed'.")
+        if rec.get("notes"):
+            change["notes"] = rec["notes"]
+        if change.get("status") != self.frame.at[k, "status"] or len(change) > 1:
+            change["measured_at"] = rec.get("measured_at") or now()
+            return change
+        return {}
 
     def apply_decisions(self, decisions: dict[str, str], source: str,
                         strict: bool = True) -> tuple[list[str], list[str]]:

@@ -100,6 +100,27 @@ def _main_model(result: RoundResult) -> tuple[Target, object] | None:
     return None
 
 
+def _ternary_grid(settings: CampaignSettings, best: pd.Series,
+                  n: int = 60) -> tuple[np.ndarray, np.ndarray, np.ndarray, torch.Tensor]:
+    """A triangular grid over the simplex of the first two components and "the rest"
+    (split as in ``best``), process parameters at ``best``'s values: the grid's
+    ternary coordinates and its encoded inputs."""
+    space, comp = settings.space, settings.space.composition
+    names, others = comp.names, comp.names[2:]
+    grid = np.array([(i / n, j / n) for i in range(n + 1) for j in range(n + 1 - i)])
+    a, b = grid[:, 0], grid[:, 1]
+    rest = 1 - a - b
+    frame = pd.DataFrame({names[0]: a * comp.total, names[1]: b * comp.total})
+    rest_share = best[others].to_numpy(float)
+    rest_share = rest_share / rest_share.sum() if rest_share.sum() > 0 else \
+        np.full(len(others), 1 / len(others))
+    for name, share in zip(others, rest_share, strict=True):
+        frame[name] = rest * share * comp.total
+    for p in space.parameters:
+        frame[p.name] = best[p.name]
+    return a, b, rest, space.encode(frame[space.names], **settings.tkwargs)
+
+
 def composition_figure(result: RoundResult, settings: CampaignSettings) -> Figure | None:
     """Ternary map of the main target's predicted mean and sd over the composition.
 
@@ -119,22 +140,8 @@ def composition_figure(result: RoundResult, settings: CampaignSettings) -> Figur
     ledger = result.ledger
     measured = ledger[(ledger["status"] == "measured") & ledger[target.name].notna()]
     best = measured.loc[(target.sign * measured[target.name]).idxmax()]
-    # a triangular grid over the simplex of the first two components and "the rest"
-    n = 60
-    grid = np.array([(i / n, j / n) for i in range(n + 1) for j in range(n + 1 - i)])
-    a, b = grid[:, 0], grid[:, 1]
-    rest = 1 - a - b
-    frame = pd.DataFrame({names[0]: a * comp.total, names[1]: b * comp.total})
     others = names[2:]
-    rest_share = best[others].to_numpy(float)
-    rest_share = rest_share / rest_share.sum() if rest_share.sum() > 0 else \
-        np.full(len(others), 1 / len(others))
-    for name, share in zip(others, rest_share, strict=True):
-        frame[name] = rest * share * comp.total
-    for p in space.parameters:
-        frame[p.name] = best[p.name]
-    frame = frame[space.names]
-    X = space.encode(frame, **settings.tkwargs)
+    a, b, rest, X = _ternary_grid(settings, best)
     with torch.no_grad():
         post = model.posterior(X)
         mu = post.mean.squeeze(-1).cpu().numpy()

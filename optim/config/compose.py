@@ -81,11 +81,14 @@ def compose(campaign: str, overrides: Sequence[str] = (),
                                                       *overrides])
     except (HydraException, OmegaConfBaseException) as err:
         known = sorted(p.stem for p in (CONFIG_DIR / "campaign").glob("*.yaml"))
+        detail = str(err).split("\nConfig search path")[0].strip()
+        missing = f"'campaign/{campaign}'" in detail
         raise ConfigError(
             f"campaign {campaign!r} with overrides {list(overrides)} could not be composed: "
-            f"{err}. Fix: a campaign of {known} (or one in config_dir's campaign/ folder) "
-            "and overrides written as on the command line (key=value).",
-            key="campaign", value=campaign) from err
+            f"{detail}\nFix: a campaign of {known} (or one in config_dir's campaign/ "
+            "folder) and overrides written as on the command line (key=value).",
+            key="campaign" if missing else None, value=campaign if missing else None,
+        ) from err
 
 
 @dataclass(frozen=True)

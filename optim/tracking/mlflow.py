@@ -27,6 +27,8 @@ from mlflow.tracking import MlflowClient
 from optim.metrics import loo_scores
 from optim.rounds import RoundResult
 from optim.strategies import StrategyLabel
+from optim.ui import HOST, PORT
+from optim.ui import command as ui_command
 
 __all__ = ["MlflowTracker"]
 
@@ -254,10 +256,8 @@ class MlflowTracker:
 
         A tracking server is its own UI: the hint is the campaign's page there.
         """
-        from optim import ui
-
         exp_id = self._experiment_id(campaign, create=False) if self._store_exists() else None
         page = f"#/experiments/{exp_id}/runs" if exp_id else ""
         if urlparse(self.uri).scheme in ("http", "https"):
             return f"open {self.uri.rstrip('/')}/{page}"
-        return f"{ui.command(self.uri)}   then open http://{ui.HOST}:{ui.PORT}/{page}"
+        return f"{ui_command(self.uri)}   then open http://{HOST}:{PORT}/{page}"

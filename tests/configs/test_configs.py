@@ -12,7 +12,7 @@ from optim.acquisition import (
     qLogNParEGO,
 )
 from optim.exceptions import ConfigError
-from tests.helpers import CONFIG_DIR, make_settings
+from tests.helpers import CONFIG_DIR, make_campaign, make_settings
 
 CAMPAIGNS = sorted(p.stem for p in (Path(CONFIG_DIR) / "campaign").glob("*.yaml"))
 
@@ -79,9 +79,39 @@ def test_bad_config_values(tmp_path, overrides, match):
         make_settings("oxychloride", tmp_path, overrides)
 
 
-def test_bad_spec_value_from_constructor(tmp_path):
-    with pytest.raises(Exception, match="mc_samples=0"):
-        make_settings("oxychloride", tmp_path, ["acquisition.mc_samples=0"])
+# errors are data: the full config key the user typed, the file, the value
+KEYED = [
+    ("search_space.parameters.milling_time_h.lower=50",
+     "search_space.parameters.milling_time_h", 50),
+    ("search_space.parameters.milling_time_h.lower=abc",
+     "search_space.parameters.milling_time_h.lower", "abc"),
+    ("search_space.composition.bounds.Li2O=[0.8,0.3]", "search_space.composition.bounds.Li2O",
+     (0.8, 0.3)),
+    ("targets.retention_pct.direction=max", "targets.retention_pct.direction", "max"),
+    ("search_space.constraints.0.min=abc", "search_space.constraints[0]", "abc"),
+    ("batch_size=0", "batch_size", 0),
+    ("batch_size=100000", "batch_size", 100000),
+    ("initial_design.n=0", "initial_design.n", 0),
+    ("+initial_design.method=lhs", "initial_design.method", "lhs"),
+    ("seed=abc", "seed", "abc"),
+    ("threads=abc", "threads", "abc"),
+    ("device=tpu9", "device", "tpu9"),
+    ("acquisition.mc_samples=0", "acquisition.mc_samples", 0),
+    ("acq_optimizer.raw_samples=-1", "acq_optimizer.raw_samples", -1),
+    ("surrogate=forest surrogate.n_estimators=1", "surrogate.n_estimators", 1),
+    ("surrogate.min_measurements=1", "surrogate.min_measurements", 1),
+    ("tracking.kind=wandb", "tracking.kind", "wandb"),
+]
+
+
+@pytest.mark.parametrize(("override", "key", "value"), KEYED, ids=[k[1] for k in KEYED])
+def test_config_errors_carry_key_source_and_value(tmp_path, override, key, value):
+    with pytest.raises(ConfigError) as err:
+        make_campaign("oxychloride", tmp_path, override.split())
+    assert err.value.key == key
+    assert err.value.value == value
+    assert f"key {key}" in str(err.value)
+    assert err.value.source in (OXY, None) or err.value.source.startswith(OXY)
 
 
 def test_default_runs_folder_resolves_without_a_hydra_job(tmp_path, monkeypatch):
