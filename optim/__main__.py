@@ -19,7 +19,7 @@ from omegaconf import DictConfig
 
 from optim.campaign import Campaign, LoopRound
 from optim.config import campaign_source
-from optim.config.compose import register_resolvers
+from optim.config.compose import CONFIG_DIR, register_resolvers
 from optim.exceptions import ConfigError, OptimError, OptimWarning
 from optim.report import format_batch, next_steps
 
@@ -156,7 +156,7 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 register_resolvers()  # the config's ${optim.cwd:} must resolve when Hydra composes it
 
 
-@hydra.main(config_path="../configs", config_name="config", version_base="1.3")
+@hydra.main(config_path=str(CONFIG_DIR), config_name="config", version_base="1.3")
 def main(cfg: DictConfig) -> None:
     """Plan the next round, record results (``record=``), or decide (``approve=``/``reject=``)."""
     warnings.simplefilter("always", OptimWarning)
