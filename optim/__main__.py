@@ -23,7 +23,7 @@ from optim.config.compose import CONFIG_DIR, register_resolvers
 from optim.exceptions import ConfigError, OptimError, OptimWarning
 from optim.report import format_batch, next_steps
 
-STEP_KEYS = ("campaign", "record", "approve", "reject", "rounds", "lab")
+STEP_KEYS = ("campaign", "record", "approve", "reject", "rounds", "lab", "accept_changes")
 
 
 def _ids(value: object) -> list[str]:

@@ -157,7 +157,8 @@ class Campaign:
     @property
     def ledger(self) -> pd.DataFrame:
         """Every experiment so far, validated (a copy: editing it changes nothing)."""
-        return Ledger.load(self.ledger_path, self._settings.schema).frame.copy()
+        return Ledger.load(self.ledger_path, self._settings.schema,
+                           self._settings.accept_changes).frame.copy()
 
     # ---------------------------------------------------------------- commands
     def propose(self) -> RoundResult:

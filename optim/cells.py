@@ -7,8 +7,11 @@ file, row, column, the value, what is valid and the fix.
 
 from __future__ import annotations
 
+import csv
+import io
 import math
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -17,21 +20,101 @@ from optim.exceptions import LedgerError, LedgerWarning, where
 from optim.objectives import Target
 from optim.search_space import SearchSpace
 
-__all__ = ["BOUND_TOLERANCE", "SUM_QUIET", "SUM_TOLERANCE", "parse_inputs", "parse_number",
-           "parse_target", "read_table"]
+__all__ = ["BOUND_TOLERANCE", "SUM_QUIET", "SUM_TOLERANCE", "neutralise", "parse_inputs",
+           "parse_number", "parse_target", "read_table", "read_text"]
+
+FORMULA_LEAD = ("=", "+", "-", "@", "\t", "\r")  # OWASP CSV injection
+
+
+def neutralise(text: str) -> str:
+    """A free-text cell that a spreadsheet would run as a formula (``=HYPERLINK(...)``),
+    prefixed with ``'`` so it shows as text (OWASP's CSV-injection guidance)."""
+    return f"'{text}" if text.startswith(FORMULA_LEAD) else text
 
 SUM_TOLERANCE = 5e-3  # fractions rounded to 3 decimals (0.583 + 0.313 + 0.104 = 1.000)
 SUM_QUIET = 1e-4  # beyond this (and within SUM_TOLERANCE) the row is kept with a warning
 BOUND_TOLERANCE = 1e-9
+MAX_WIDTH = 4  # a row with more than 4x the header's cells is damage, not a typo
 
 
-def read_table(path, what: str) -> pd.DataFrame:
-    """Read a CSV as text cells (validation parses them), stripping whitespace."""
+def read_text(path, what: str) -> str:
+    """A table file's text, checked for what breaks parsing: missing, a folder, not
+    UTF-8, empty, NUL bytes, a ``;``-separated export with decimal commas, rows with
+    more cells than the header (an unquoted decimal comma) or absurdly wide rows.
+
+    Raises:
+        LedgerError: Which of these, where, and the fix.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise LedgerError(f"{what} {path} is a folder, not a file. Fix: name the CSV file.")
     try:
-        raw = pd.read_csv(path, dtype=str, keep_default_na=False, skip_blank_lines=True)
+        data = path.read_bytes()
     except FileNotFoundError:
         raise LedgerError(f"{what} {path} does not exist. Fix: check the path.") from None
-    except (pd.errors.ParserError, UnicodeDecodeError) as err:
+    except OSError as err:
+        raise LedgerError(f"{what} {path} cannot be read ({err.strerror}). Fix: check the "
+                          "path and its permissions.") from None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise LedgerError(f"{what} {path} is not UTF-8 text (byte {err.start}). Fix: save "
+                          "it as CSV (UTF-8).") from None
+    if not text.strip():
+        raise LedgerError(f"{what} {path} is empty ({len(data)} bytes). Fix: restore it (a "
+                          "ledger keeps its earlier versions in the history/ folder beside "
+                          "it), or delete it to start afresh.")
+    if "\x00" in text:
+        line = text[:text.index("\x00")].count("\n") + 1
+        raise LedgerError(f"{what} {path}, line {line}: holds a NUL byte (a damaged or "
+                          "binary file). Fix: restore it or save it again as CSV.")
+    _check_shape(text, path, what)
+    return text
+
+
+def _check_shape(text: str, path, what: str) -> None:
+    rows = csv.reader(io.StringIO(text))
+    try:
+        header = next(rows)
+    except csv.Error as err:
+        raise LedgerError(f"{what} {path}: not a readable CSV header ({err}). Fix: save "
+                          "it as CSV (UTF-8).") from None
+    if ";" in ",".join(header) and len(header) == 1:
+        raise LedgerError(
+            f"{what} {path}: the header is separated by ';' (a spreadsheet export with "
+            "decimal commas?). Fix: export as CSV with ',' between cells and '.' as the "
+            "decimal point (LibreOffice: Save As, Text CSV, field delimiter ',').")
+    try:
+        for line, row in enumerate(rows, start=2):
+            if len(row) > MAX_WIDTH * len(header):
+                raise LedgerError(f"{what} {path}, line {line}: {len(row)} cells against "
+                                  f"{len(header)} header columns. Fix: restore the file.")
+            if len(row) > len(header) and any(c.strip() for c in row[len(header):]):
+                raise LedgerError(
+                    f"{what} {path}, line {line} (row {line - 1}): {len(row)} cells but "
+                    f"the header has {len(header)}: an unquoted comma inside a cell (a "
+                    "decimal comma such as 0,58, or a comma in a note) shifts the cells "
+                    "after it, so no cell of this row can be trusted. Fix: write decimals "
+                    "with '.', and quote any cell that contains a comma (spreadsheets' "
+                    "CSV export does this).")
+    except csv.Error as err:
+        raise LedgerError(f"{what} {path}: not a readable CSV file ({err}). Fix: save it as "
+                          "CSV (UTF-8) and quote any cell that contains a comma.") from None
+
+
+def read_table(path, what: str, text: str | None = None) -> pd.DataFrame:
+    """Read a CSV as text cells (validation parses them), stripping whitespace.
+
+    Args:
+        path: The file (for reading and for messages).
+        what: What the file is, for messages (``ledger``, ``results file``).
+        text: The file's text, when already read (:func:`read_text`).
+    """
+    text = read_text(path, what) if text is None else text
+    try:
+        raw = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False,
+                          skip_blank_lines=True)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as err:
         raise LedgerError(
             f"{what} {path} is not a readable CSV file: {err}. Fix: save it as CSV "
             "(UTF-8) and quote any cell that contains a comma (spreadsheets' CSV export "

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import tempfile
 import warnings
 from collections.abc import Iterator
@@ -22,7 +23,15 @@ import numpy as np
 import pandas as pd
 from filelock import FileLock, Timeout
 
-from optim.cells import parse_inputs, parse_number, parse_target, read_table
+from optim import history
+from optim.cells import (
+    neutralise,
+    parse_inputs,
+    parse_number,
+    parse_target,
+    read_table,
+    read_text,
+)
 from optim.exceptions import LedgerError, LedgerLockedError, LedgerWarning, where
 from optim.objectives import Objectives
 from optim.search_space import SearchSpace
@@ -95,11 +104,99 @@ def _cell(value: object) -> str:
     return str(value).strip()
 
 
+ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}")
+MAX_ROUND = 100_000
+MAX_PROBLEMS = 20  # listed per file; the count says how many more
+
+
+def _parse_id(ident: str, i: int, source: str, seen: dict[str, int]) -> str:
+    if not ident:
+        return ident
+    if not ID_PATTERN.fullmatch(ident):
+        raise LedgerError(
+            f"{where(source, i, 'id')}: value={ident!r} is not an experiment id. Fix: "
+            "letters, digits, '-', '_' or '.', starting with a letter or digit (or leave "
+            "it empty on rows you add by hand: the next round assigns one).")
+    if ident in seen:
+        raise LedgerError(
+            f"{where(source, i, 'id')}: value={ident!r} duplicates row {seen[ident]}. "
+            "Fix: give every experiment its own id (or leave id empty on rows you "
+            "add by hand: the next round assigns one).")
+    seen[ident] = i
+    return ident
+
+
+def parse_round(text: str, loc: str) -> int:
+    """A round number: a whole number in [0, MAX_ROUND]; empty is 0 (added by hand)."""
+    fix = "Fix: a whole number, or empty (0) for rows added by hand."
+    try:
+        value = float(text or "0")
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value != int(value) or not 0 <= value <= MAX_ROUND:
+        raise LedgerError(f"{loc}: value={text!r} is not a round number. {fix}")
+    return int(value)
+
+
+def parse_timestamp(text: str, loc: str) -> str:
+    """An ISO 8601 timestamp (``2026-12-02T16:35:43+00:00``), or empty."""
+    if text:
+        try:
+            datetime.fromisoformat(text)
+        except ValueError:
+            raise LedgerError(f"{loc}: value={text!r} is not a date and time. Fix: ISO 8601, "
+                              "e.g. 2026-12-02T16:35:43+00:00, or leave it empty.") from None
+    return text
+
+
+def _parse_status(rec: dict[str, str], row: dict, i: int, schema: LedgerSchema,
+                  source: str) -> str:
+    has_target = any(not np.isnan(row[t]) for t in schema.targets)
+    status = rec.get("status", "") or ("measured" if has_target else "proposed")
+    if status not in STATUSES:
+        raise LedgerError(
+            f"{where(source, i, 'status')}: value={status!r} is not a status. Fix: use "
+            f"one of {list(STATUSES)}.")
+    if has_target and status != "failed":
+        status = "measured"
+    if status == "measured" and not has_target:
+        raise LedgerError(
+            f"{where(source, i, 'status')}: value='measured' but no target value is "
+            f"filled in ({schema.targets}). Fix: enter the measured values, or set "
+            "status to 'proposed' (not yet measured) or 'failed'.")
+    return status
+
+
+def _parse_row(rec: dict[str, str], i: int, schema: LedgerSchema, source: str,
+               seen: dict[str, int]) -> dict[str, object]:
+    row: dict[str, object] = {"id": _parse_id(rec.get("id", ""), i, source, seen),
+                              "round": parse_round(rec.get("round", ""),
+                                                   where(source, i, "round"))}
+    row.update(parse_inputs(rec, i, schema.space, source))
+    for t in schema.objectives.measured:
+        row[t.name] = parse_target(rec.get(t.name, ""), t, where(source, i, t.name))
+    for c in schema.predictions:
+        text = rec.get(c, "")
+        row[c] = np.nan if text == "" else parse_number(
+            text, where(source, i, c), "leave prediction columns as written.")
+    row["status"] = _parse_status(rec, row, i, schema, source)
+    src = rec.get("source", "") or "manual"
+    if src not in SOURCES:
+        raise LedgerError(f"{where(source, i, 'source')}: value={src!r} is not a source. "
+                          f"Fix: use one of {list(SOURCES)}.")
+    row["source"] = src
+    for c in ("proposed_at", "measured_at"):
+        row[c] = parse_timestamp(rec.get(c, ""), where(source, i, c))
+    row["notes"] = neutralise(rec.get("notes", ""))
+    return row
+
+
 def parse_frame(raw: pd.DataFrame, schema: LedgerSchema, source: str) -> pd.DataFrame:
     """Validate text cells of a ledger and return a typed frame.
 
     Raises:
-        LedgerError: The first bad cell, with file, row, column, value and the fix.
+        LedgerError: Every bad cell of the file (up to ``MAX_PROBLEMS`` listed), each
+            with file, row, column, value and the fix.
     """
     allowed = set(schema.columns)
     for col in raw.columns:
@@ -114,62 +211,20 @@ def parse_frame(raw: pd.DataFrame, schema: LedgerSchema, source: str) -> pd.Data
         raise LedgerError(
             f"{source}: input column(s) {missing} missing. Expected columns {schema.columns}."
         )
-    space, objectives = schema.space, schema.objectives
-    rows = []
+    rows, problems = [], []
     seen: dict[str, int] = {}
     for i, rec in enumerate(raw.to_dict("records"), start=1):
-        row: dict[str, object] = {}
-        ident = rec.get("id", "")
-        if ident:
-            if ident in seen:
-                raise LedgerError(
-                    f"{where(source, i, 'id')}: value={ident!r} duplicates row {seen[ident]}. "
-                    "Fix: give every experiment its own id (or leave id empty on rows you "
-                    "add by hand: the next round assigns one)."
-                )
-            seen[ident] = i
-        row["id"] = ident
-        rnd = rec.get("round", "") or "0"
         try:
-            row["round"] = int(float(rnd))
-        except ValueError:
-            raise LedgerError(
-                f"{where(source, i, 'round')}: value={rnd!r} is not a round number. "
-                "Fix: a whole number, or empty (0) for rows added by hand."
-            ) from None
-        row.update(parse_inputs(rec, i, space, source))
-        for t in objectives.measured:
-            row[t.name] = parse_target(rec.get(t.name, ""), t, where(source, i, t.name))
-        for c in schema.predictions:
-            text = rec.get(c, "")
-            row[c] = np.nan if text == "" else parse_number(
-                text, where(source, i, c), "leave prediction columns as written.")
-        has_target = any(not np.isnan(row[t]) for t in schema.targets)
-        status = rec.get("status", "") or ("measured" if has_target else "proposed")
-        if status not in STATUSES:
-            raise LedgerError(
-                f"{where(source, i, 'status')}: value={status!r} is not a status. Fix: use "
-                f"one of {list(STATUSES)}."
-            )
-        if has_target and status != "failed":
-            status = "measured"
-        if status == "measured" and not has_target:
-            raise LedgerError(
-                f"{where(source, i, 'status')}: value='measured' but no target value is "
-                f"filled in ({schema.targets}). Fix: enter the measured values, or set "
-                "status to 'proposed' (not yet measured) or 'failed'."
-            )
-        row["status"] = status
-        src = rec.get("source", "") or "manual"
-        if src not in SOURCES:
-            raise LedgerError(
-                f"{where(source, i, 'source')}: value={src!r} is not a source. Fix: use one "
-                f"of {list(SOURCES)}."
-            )
-        row["source"] = src
-        for c in ("proposed_at", "measured_at", "notes"):
-            row[c] = rec.get(c, "")
-        rows.append(row)
+            rows.append(_parse_row(rec, i, schema, source, seen))
+        except LedgerError as err:
+            problems.append(str(err))
+    if len(problems) == 1:
+        raise LedgerError(problems[0])
+    if problems:
+        more = len(problems) - MAX_PROBLEMS
+        raise LedgerError(f"{source}: {len(problems)} problems; nothing was written.\n"
+                          + "\n".join(f"- {p}" for p in problems[:MAX_PROBLEMS])
+                          + (f"\n- ... and {more} more" if more > 0 else ""))
     frame = schema.coerce(pd.DataFrame(rows)) if rows else schema.empty()
     _warn_constraints(frame, schema, source)
     return frame
@@ -197,25 +252,51 @@ class Ledger:
         frame: Typed contents.
     """
 
-    def __init__(self, path: Path, schema: LedgerSchema, frame: pd.DataFrame) -> None:
+    def __init__(self, path: Path, schema: LedgerSchema, frame: pd.DataFrame,
+                 text: str | None = None) -> None:
         self.path = path
         self.schema = schema
         self.frame = frame
+        self._text = text  # the file as read (None: it did not exist)
 
     @classmethod
-    def load(cls, path: Path, schema: LedgerSchema) -> Ledger:
-        """Read and validate; a missing file is an empty ledger."""
+    def load(cls, path: Path, schema: LedgerSchema,
+             accept: tuple[str, ...] | str = ()) -> Ledger:
+        """Read and validate; a missing file is an empty ledger.
+
+        The file is compared with the last version the tool wrote
+        (``optim.history``): lost or changed recorded values are an error unless
+        ``accept`` names their ids (or is ``"all"``).
+
+        Raises:
+            LedgerError: A bad cell, or recorded values lost or changed.
+        """
         path = Path(path)
+        last = history.last_version(path)
         if not path.exists():
+            if last is not None:
+                raise LedgerError(
+                    f"ledger {path} is missing, but this campaign has earlier versions in "
+                    f"{history.folder(path)}. Fix: restore the last one (cp {last} {path}), "
+                    "or move the campaign folder aside to start afresh.")
             return cls(path, schema, schema.empty())
-        return cls(path, schema, parse_frame(read_table(path, "ledger"), schema, str(path)))
+        text = read_text(path, "ledger")
+        frame = parse_frame(read_table(path, "ledger", text), schema, str(path))
+        if last is not None:
+            _check_history(path, last, schema, frame, accept)
+        return cls(path, schema, frame, text)
 
     @staticmethod
     @contextmanager
     def lock(path: Path) -> Iterator[None]:
         """Hold the campaign's lock, or fail at once if another round holds it."""
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise LedgerError(
+                f"cannot create the campaign folder {path.parent} ({err.strerror}). Fix: "
+                "paths.runs must be a folder you can write to.") from None
         lock_path = path.with_name(path.name + ".lock")
         lock = FileLock(lock_path, timeout=0)
         try:
@@ -234,29 +315,32 @@ class Ledger:
     @classmethod
     @contextmanager
     def transaction(cls, path: Path, schema: LedgerSchema, *, must_exist: bool = False,
-                    ) -> Iterator[Ledger]:
+                    accept: tuple[str, ...] | str = ()) -> Iterator[Ledger]:
         """Lock, load, complete hand edits, yield the ledger; write it on a clean exit.
 
         Every command that changes a campaign (plan a round, record results, decide) is
-        one transaction: nothing is written when the body raises, and no other round of
-        the campaign runs meanwhile.
+        one transaction: nothing is written when the body raises, no other round of the
+        campaign runs meanwhile, and an edit saved to the file meanwhile (a spreadsheet)
+        is never overwritten (:meth:`write`).
 
         Args:
             path: The ledger CSV.
             schema: Its columns and validation rules.
             must_exist: Refuse a missing ledger (recording results, deciding) instead of
                 starting an empty one.
+            accept: Ids (or ``"all"``) whose recorded values were changed on purpose.
 
         Raises:
             LedgerLockedError: Another process holds the campaign's lock.
-            LedgerError: The ledger is missing (``must_exist``) or holds a bad cell.
+            LedgerError: The ledger is missing (``must_exist``), holds a bad cell, lost
+                recorded values, or changed on disk during the command.
         """
         with cls.lock(path):
             if must_exist and not Path(path).exists():
                 raise LedgerError(
                     f"ledger {path} does not exist yet, so there is nothing to record "
                     "against. Fix: plan a round first, or check paths.runs.")
-            ledger = cls.load(path, schema)
+            ledger = cls.load(path, schema, accept)
             ledger.complete()
             yield ledger
             ledger.write()
@@ -396,19 +480,27 @@ class Ledger:
         if status not in ("", "measured", "failed"):
             raise LedgerError(f"{where(source, i, 'status')}: value={status!r}; expected "
                               "'measured', 'failed' or empty.")
+        current = self.frame.at[k, "status"]
+        if current == "failed" and status == "measured":
+            raise LedgerError(f"{where(source, i, 'status')}: {ident} is recorded as failed "
+                              f"in {self.path}. Nothing was changed. Fix: to correct a "
+                              "recorded status, edit the ledger by hand (then run with "
+                              f"accept_changes=[{ident}]).")
         has_value = bool(change) or any(
             not np.isnan(self.frame.at[k, t]) for t in self.schema.targets)
-        if status == "failed":
-            change["status"] = "failed"
+        if status == "failed" or current == "failed":
+            change["status"] = "failed"  # values of a failed row are kept, never fitted
         elif change or has_value:
             change["status"] = "measured"
         elif not status:
             raise LedgerError(f"{where(source, i)}: {ident} has no target value and no "
                               "status. Fix: fill in a result or status 'failed'.")
-        if rec.get("notes"):
-            change["notes"] = rec["notes"]
-        if change.get("status") != self.frame.at[k, "status"] or len(change) > 1:
-            change["measured_at"] = rec.get("measured_at") or now()
+        note, old_note = neutralise(rec.get("notes", "")), self.frame.at[k, "notes"]
+        if note and note not in old_note:
+            change["notes"] = f"{old_note}; {note}" if old_note else note
+        stamp = parse_timestamp(rec.get("measured_at", ""), where(source, i, "measured_at"))
+        if change.get("status") != current or len(change) > 1:
+            change["measured_at"] = stamp or self.frame.at[k, "measured_at"] or now()
             return change
         return {}
 
@@ -457,16 +549,82 @@ class Ledger:
         return changed, ignored
 
     def write(self) -> None:
-        """Write atomically: a temporary file in the same folder, then rename."""
+        """Write atomically (a temporary file in the same folder, then rename), keeping
+        the file's permissions, and keep the version in the history.
+
+        Raises:
+            LedgerError: The file changed on disk since it was read (a spreadsheet
+                saved it meanwhile): nothing is overwritten, and this version is kept
+                beside it.
+        """
         self.path.parent.mkdir(parents=True, exist_ok=True)
         frame = self.schema.coerce(self.frame)
+        text = frame.to_csv(index=False)
         fd, tmp = tempfile.mkstemp(prefix=".ledger-", suffix=".csv", dir=self.path.parent)
         try:
             with os.fdopen(fd, "w", newline="") as fh:
-                frame.to_csv(fh, index=False)
+                fh.write(text)
                 fh.flush()
                 os.fsync(fh.fileno())
+            os.chmod(tmp, _mode(self.path))
+            if _current_text(self.path) != self._text:
+                kept = self.path.with_name(f"{self.path.stem}.unsaved-{_stamp()}.csv")
+                os.replace(tmp, kept)
+                raise LedgerError(
+                    f"ledger {self.path} changed on disk while this command ran (saved "
+                    "from a spreadsheet?). Nothing was overwritten: your edit is in "
+                    f"{self.path}; this command's version is in {kept}. Fix: run the "
+                    "command again (it reads your edit); delete the kept file when done.")
             os.replace(tmp, self.path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+        self._text = text
+        history.save_version(self.path, text)
+
+
+def _stamp() -> str:
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
+
+
+def _current_text(path: Path) -> str | None:
+    try:
+        return path.read_bytes().decode("utf-8-sig")
+    except FileNotFoundError:
+        return None
+    except UnicodeDecodeError:
+        return "\x00undecodable"
+
+
+def _mode(path: Path) -> int:
+    """The file's permissions, or those a new file gets under the umask."""
+    try:
+        return path.stat().st_mode & 0o777
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
+def _check_history(path: Path, last: Path, schema: LedgerSchema, frame: pd.DataFrame,
+                   accept: tuple[str, ...] | str) -> None:
+    """Raise when the ledger lost or changed what the tool last wrote (unless accepted)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", LedgerWarning)  # said when it was written
+        try:
+            old = parse_frame(read_table(last, "ledger history"), schema, str(last))
+        except LedgerError:
+            return  # a copy from an older schema (the campaign config changed)
+    recorded = ["round", *schema.targets, "notes"]
+    found = [text for ident, text in history.changes(old, frame, recorded, schema.inputs)
+             if accept != "all" and ident not in accept]
+    if not found:
+        return
+    more = len(found) - MAX_PROBLEMS
+    raise LedgerError(
+        f"ledger {path} lost or changed {len(found)} recorded value(s) since this tool "
+        f"last wrote it ({last}):\n" + "\n".join(f"- {c}" for c in found[:MAX_PROBLEMS])
+        + (f"\n- ... and {more} more" if more > 0 else "")
+        + f"\nNothing was written. Fix: restore the last version (cp {last} {path}) and "
+        "redo any new entries; or, if these are intended corrections, run the command "
+        "again with accept_changes=all (or accept_changes=[id,...]).")

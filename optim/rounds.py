@@ -135,7 +135,8 @@ def plan_round(settings: CampaignSettings,
     """
     t_start = time.perf_counter()
     devices = [settings.device] if settings.device.type == "cuda" else []
-    with Ledger.transaction(settings.ledger_path, settings.schema) as ledger, \
+    with Ledger.transaction(settings.ledger_path, settings.schema,
+                            accept=settings.accept_changes) as ledger, \
             torch.random.fork_rng(devices=devices):
         notes = _decision_notes(ledger, decisions)
         rnd = ledger.next_round
@@ -164,7 +165,8 @@ def record_results(settings: CampaignSettings, results: Path | pd.DataFrame,
         The ids that changed, and the updated ledger frame.
     """
     results = results if isinstance(results, pd.DataFrame) else Path(results)
-    with Ledger.transaction(settings.ledger_path, settings.schema, must_exist=True) as ledger:
+    with Ledger.transaction(settings.ledger_path, settings.schema, must_exist=True,
+                            accept=settings.accept_changes) as ledger:
         changed = ledger.merge_results(results, source)
     return changed, ledger.frame.copy()
 
@@ -176,6 +178,7 @@ def decide(settings: CampaignSettings, decisions: dict[str, str],
     Returns:
         The ids whose status changed, and the updated ledger frame.
     """
-    with Ledger.transaction(settings.ledger_path, settings.schema, must_exist=True) as ledger:
+    with Ledger.transaction(settings.ledger_path, settings.schema, must_exist=True,
+                            accept=settings.accept_changes) as ledger:
         changed, _ = ledger.apply_decisions(decisions, "command line", strict=True)
     return changed, ledger.frame.copy()

@@ -7,6 +7,7 @@ the config layer adds the file and key they came from.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from surrogates import GPSurrogate, Surrogate
 __all__ = ["CampaignSettings", "INITIAL_METHODS", "MAX_BATCH_SIZE"]
 
 INITIAL_METHODS = ("space_filling", "random")
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,99}")
 MAX_BATCH_SIZE = 1000  # a lab runs tens per round; more is a typo that would hang a round
 
 
@@ -51,6 +53,8 @@ class CampaignSettings:
             from its rows not yet in the ledger.
         initial_method: ``space_filling`` (centroidal design) or ``random`` (uniform
             over the feasible space or the pool) for the initial design.
+        accept_changes: Ids (or ``"all"``) whose recorded ledger values were changed on
+            purpose since the tool last wrote the ledger (``optim.history``).
 
     Raises:
         ConfigError: A bad value; ``key`` is the field's name (``batch_size``).
@@ -71,6 +75,7 @@ class CampaignSettings:
     id_prefix: str = "exp"
     pool: CandidatePool | None = None
     initial_method: str = "space_filling"
+    accept_changes: tuple[str, ...] | str = ()
 
     def __post_init__(self) -> None:
         if self.initial_method not in INITIAL_METHODS:
@@ -86,6 +91,10 @@ class CampaignSettings:
                 raise ConfigError(f"value={value} experiments in one round; at most "
                                   f"{MAX_BATCH_SIZE}. Fix: a batch your lab can run.",
                                   key=name, value=value)
+        if not NAME_PATTERN.fullmatch(str(self.name)):
+            raise ConfigError(f"value={self.name!r} is not a campaign name. Fix: letters, "
+                              "digits, '-', '_' or '.' (it names a folder under paths.runs).",
+                              key="name", value=self.name)
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
             raise ConfigError(f"value={self.seed!r}; expected a whole number.", key="seed",
                               value=self.seed)

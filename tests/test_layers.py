@@ -21,7 +21,7 @@ FLOORS = {
     "surrogates": 0, "optim.exceptions": 0, "optim.paths": 0, "optim.ui": 0,
     "optim.search_space": 1,
     "optim.objectives": 2, "optim.cost": 2,
-    "optim.cells": 3, "optim.acquisition": 3,
+    "optim.cells": 3, "optim.acquisition": 3, "optim.history": 3,
     "optim.ledger": 4, "optim.pool": 4, "optim.labs": 4,
     "optim.settings": 5,
     "optim.metrics": 6, "optim.fitting": 6,
@@ -57,12 +57,11 @@ def _imports(path: Path) -> list[tuple[int, str]]:
         if isinstance(node, ast.Import):
             out += [(node.lineno, a.name) for a in node.names]
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            out.append((node.lineno, node.module))
-            # `from optim import ui` imports the module optim.ui
-            out += [(node.lineno, f"{node.module}.{a.name}") for a in node.names
-                    if f"{node.module}.{a.name}".startswith("optim.")
-                    and (ROOT / f"{node.module}.{a.name}".replace(".", "/")).with_suffix(
-                        ".py").exists()]
+            # `from optim import history` imports the module optim.history
+            modules = [f"{node.module}.{a.name}" for a in node.names
+                       if (ROOT / f"{node.module}.{a.name}".replace(".", "/")).with_suffix(
+                           ".py").exists()]
+            out += [(node.lineno, m) for m in (modules or [node.module])]
     return out
 
 

@@ -192,6 +192,27 @@ def _objectives(cfg: Mapping, space: SearchSpace, source: str) -> Objectives:
         return Objectives(tuple(targets))
 
 
+def _accept(value: Any) -> tuple[str, ...] | str:
+    """``accept_changes``: ``all``, an id, or a list of ids."""
+    if value in (None, ""):
+        return ()
+    if value == "all":
+        return "all"
+    return tuple(str(v) for v in (value if isinstance(value, list | tuple) else [value]))
+
+
+def _confined(cfg: Mapping, source: str) -> Path:
+    """The ledger path, which must lie under ``paths.runs``."""
+    paths = _mapping(cfg.get("paths"), "paths", source)
+    ledger = Path(paths["ledger"])
+    runs = Path(paths.get("runs", ledger.parent))
+    if not ledger.resolve().is_relative_to(runs.resolve()):
+        raise ConfigError(f"{source}, key paths.ledger: {ledger} lies outside paths.runs "
+                          f"({runs}). Fix: keep campaign folders under paths.runs.",
+                          key="paths.ledger", source=source, value=str(ledger))
+    return ledger
+
+
 def settings_from_config(
     cfg: Mapping,
     *,
@@ -223,7 +244,7 @@ def settings_from_config(
             name=str(cfg["campaign_name"]),
             space=space,
             objectives=objectives,
-            ledger_path=Path(cfg["paths"]["ledger"]),
+            ledger_path=_confined(cfg, source),
             batch_size=cfg.get("batch_size", 4),
             n_initial=init.get("n", 8),
             surrogate=surrogate,
@@ -234,6 +255,7 @@ def settings_from_config(
             id_prefix=str(cfg.get("id_prefix", "exp")),
             pool=pool,
             initial_method=str(init.get("method", "space_filling")),
+            accept_changes=_accept(cfg.get("accept_changes")),
         )
 
 
