@@ -44,12 +44,14 @@ def _run(cfg: DictConfig) -> None:
                           "two commands (one step at a time).", key="record")
     rounds = plain.get("rounds", 1)
     if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 1:
-        raise ConfigError(f"config key rounds: value={rounds!r}; expected a whole number >= 1.",
+        raise ConfigError(f"config key rounds: value={rounds!r}; expected a whole number >= 1. "
+                          "Fix: e.g. rounds=5.",
                           key="rounds", value=rounds)
     if rounds > 1 and campaign.lab is None:
         raise ConfigError(f"rounds={rounds} needs a lab that measures: lab=simulated, or your "
                           "own lab (lab._target_). With lab=manual, people measure, so each "
-                          "command plans one round.", key="rounds", value=rounds)
+                          "command plans one round. Fix: add lab=simulated (or your lab), or drop "
+                          "rounds=.", key="rounds", value=rounds)
     if record:
         _record(campaign, Path(record))
     elif approve or reject:
@@ -168,5 +170,17 @@ def main(cfg: DictConfig) -> None:
         sys.exit(2)
 
 
-if __name__ == "__main__":
+def run() -> None:
+    """``python -m optim``: refuse a ``paths.runs`` that is a file before Hydra tries to
+    create its run folder inside it, then run :func:`main`."""
+    for arg in sys.argv[1:]:
+        name, _, value = arg.partition("=")
+        if name.lstrip("+") == "paths.runs" and Path(value).expanduser().is_file():
+            print(f"error: paths.runs={value} is a file. Fix: paths.runs must be a folder "
+                  "(it holds the campaigns' ledgers).", file=sys.stderr)
+            sys.exit(2)
     main()
+
+
+if __name__ == "__main__":
+    run()

@@ -229,11 +229,12 @@ class Campaign:
         lab = lab if lab is not None else self.lab
         if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 1:
             raise ConfigError(f"config key rounds: value={rounds!r}; expected a whole "
-                              "number >= 1.", key="rounds", value=rounds)
+                              "number >= 1. Fix: e.g. rounds=5.", key="rounds", value=rounds)
         if lab is None:
             raise ConfigError(f"rounds={rounds} needs a lab that measures: lab=simulated, "
                               "or your own lab (lab._target_). With lab=manual, people "
-                              "measure, so each command plans one round.", key="lab")
+                              "measure, so each command plans one round. Fix: pass a lab.",
+                              key="lab")
         name = self.lab_name if lab is self.lab else _lab_name(lab)
         results = []
         for k in range(1, rounds + 1):

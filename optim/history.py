@@ -62,7 +62,9 @@ def _differs(old: object, new: object) -> bool:
 
 
 def _show(value: object) -> str:
-    return repr(float(value)) if isinstance(value, float | np.floating) else repr(value)
+    if isinstance(value, float | np.floating):
+        return repr(float(value))
+    return repr(int(value)) if isinstance(value, int | np.integer) else repr(value)
 
 
 def changes(old: pd.DataFrame, new: pd.DataFrame, recorded: list[str],

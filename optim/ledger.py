@@ -280,8 +280,14 @@ class Ledger:
                     f"{history.folder(path)}. Fix: restore the last one (cp {last} {path}), "
                     "or move the campaign folder aside to start afresh.")
             return cls(path, schema, schema.empty())
-        text = read_text(path, "ledger")
-        frame = parse_frame(read_table(path, "ledger", text), schema, str(path))
+        try:
+            text = read_text(path, "ledger")
+            frame = parse_frame(read_table(path, "ledger", text), schema, str(path))
+        except LedgerError as err:
+            if last is None:
+                raise
+            raise LedgerError(f"{err}\n(If the file was cut short or damaged, restore the "
+                              f"last version this tool wrote: cp {last} {path})") from None
         if last is not None:
             _check_history(path, last, schema, frame, accept)
         return cls(path, schema, frame, text)
@@ -479,7 +485,7 @@ class Ledger:
         status = rec.get("status", "")
         if status not in ("", "measured", "failed"):
             raise LedgerError(f"{where(source, i, 'status')}: value={status!r}; expected "
-                              "'measured', 'failed' or empty.")
+                              "'measured', 'failed' or empty. Fix: one of them.")
         current = self.frame.at[k, "status"]
         if current == "failed" and status == "measured":
             raise LedgerError(f"{where(source, i, 'status')}: {ident} is recorded as failed "
@@ -539,7 +545,9 @@ class Ledger:
                            "a decision applies only to proposals awaiting measurement")
             if problem:
                 if strict:
-                    raise LedgerError(f"{source}: {problem}. Nothing was changed.")
+                    raise LedgerError(f"{source}: {problem}. Nothing was changed. Fix: "
+                                      "approve or reject ids of proposals still awaiting "
+                                      "measurement (status proposed or approved).")
                 ignored.append(f"ignored {source} {problem}")
                 continue
             k = index[ident]

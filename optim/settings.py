@@ -80,13 +80,15 @@ class CampaignSettings:
     def __post_init__(self) -> None:
         if self.initial_method not in INITIAL_METHODS:
             raise ConfigError(f"value={self.initial_method!r}; expected one of "
-                              f"{list(INITIAL_METHODS)}.", key="initial_method",
+                              f"{list(INITIAL_METHODS)}. Fix: pick one of them.",
+                              key="initial_method",
                               value=self.initial_method)
         for name in ("batch_size", "n_initial"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"value={value!r}; expected a positive whole number.",
-                                  key=name, value=value)
+                raise ConfigError(f"value={value!r}; expected a positive whole number. "
+                                  "Fix: the number of experiments, e.g. 4.", key=name,
+                                  value=value)
             if value > MAX_BATCH_SIZE:
                 raise ConfigError(f"value={value} experiments in one round; at most "
                                   f"{MAX_BATCH_SIZE}. Fix: a batch your lab can run.",
@@ -96,7 +98,8 @@ class CampaignSettings:
                               "digits, '-', '_' or '.' (it names a folder under paths.runs).",
                               key="name", value=self.name)
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
-            raise ConfigError(f"value={self.seed!r}; expected a whole number.", key="seed",
+            raise ConfigError(f"value={self.seed!r}; expected a whole number. Fix: e.g. "
+                              "seed=3.", key="seed",
                               value=self.seed)
 
     @property

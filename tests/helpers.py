@@ -67,3 +67,27 @@ def measure(settings: CampaignSettings, tmp_path: Path, ids=None, drop_retention
 def read_ledger(runs: Path, campaign: str = "oxychloride") -> pd.DataFrame:
     """The ledger CSV as pandas reads it."""
     return pd.read_csv(runs / campaign / "ledger.csv")
+
+
+def cli_inprocess(runs: Path, *args: str, campaign: str = "oxychloride",
+                  ) -> tuple[int, str, str]:
+    """The CLI's ``main`` in this process (no interpreter start): exit code, stdout,
+    stderr. For many quick bad-input cases; the warning display is restored after."""
+    import contextlib
+    import io
+    import warnings
+
+    from optim.__main__ import run
+
+    argv, show = sys.argv, warnings.showwarning
+    out, err = io.StringIO(), io.StringIO()
+    code = 0
+    sys.argv = ["optim", f"campaign={campaign}", f"paths.runs={runs}", *args]
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            run()
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    finally:
+        sys.argv, warnings.showwarning = argv, show
+    return code, out.getvalue(), err.getvalue()

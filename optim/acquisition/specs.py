@@ -20,7 +20,8 @@ __all__ = [
 
 def _positive(name: str, value: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"{name}={value!r}; expected a positive whole number.", key=name,
+        raise ConfigError(f"{name}={value!r}; expected a positive whole number. Fix: e.g. "
+                          f"{name}=64 for samples, 4 for restarts.", key=name,
                           value=value)
 
 

@@ -273,7 +273,8 @@ def resolve_threads(value: object) -> int | None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ConfigError(f"config key threads: value={value!r}; expected auto or a "
-                          "positive whole number.", key="threads", value=value)
+                          "positive whole number. Fix: threads=auto, or threads=1.",
+                          key="threads", value=value)
     return value
 
 

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import torch
 from botorch.utils.sampling import get_polytope_samples
+from scipy.optimize import linprog
 from sklearn.cluster import KMeans
 from torch import Tensor
 
@@ -54,6 +55,34 @@ class SearchSpace:
                     f"{sorted(log_names & set(c.coefficients))}; linear constraints need "
                     "linear parameters. Fix: set log_scale: false for them."
                 )
+
+        self._check_feasible()
+
+    def _check_feasible(self) -> None:
+        """Some point satisfies every bound and constraint (a linear program)."""
+        ineq, eq = self.botorch_constraints(dtype=torch.float64)
+        if ineq is None and eq is None:
+            return
+        bounds = self.bounds(dtype=torch.float64).numpy()
+
+        def rows(constraints):
+            A = np.zeros((len(constraints or []), self.dim))
+            b = np.zeros(len(constraints or []))
+            for k, (idx, coef, rhs) in enumerate(constraints or []):
+                A[k, idx.numpy()] = coef.numpy()
+                b[k] = rhs
+            return A, b
+
+        (A_ge, b_ge), (A_eq, b_eq) = rows(ineq), rows(eq)
+        result = linprog(np.zeros(self.dim), A_ub=-A_ge if len(b_ge) else None,
+                         b_ub=-b_ge if len(b_ge) else None,
+                         A_eq=A_eq if len(b_eq) else None, b_eq=b_eq if len(b_eq) else None,
+                         bounds=list(zip(bounds[0], bounds[1], strict=True)), method="highs")
+        if result.status == 2:
+            described = "; ".join(c.description for c in self.all_constraints)
+            raise ConfigError(f"no feasible region: no point satisfies the bounds and the "
+                              f"constraints ({described}). Fix: widen the bounds or relax a "
+                              "constraint.")
 
     # ----------------------------------------------------------------- structure
     @property
