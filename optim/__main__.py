@@ -118,6 +118,9 @@ def _closed_loop(campaign: Campaign, rounds: int, benchmark: bool) -> None:
               f"({step.result.metrics['round_s']:.1f} s)", flush=True)
 
     campaign.run(rounds=rounds, on_round=progress)
+    if campaign.resumed:
+        print(f"Resumed {len(campaign.resumed)} proposal(s) an earlier run left unmeasured "
+              f"({campaign.resumed[0]} ...): measured and recorded first.")
     print(f"Ledger: {campaign.ledger_path}")
     hint = campaign.review_hint()
     if hint:

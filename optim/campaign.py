@@ -111,6 +111,7 @@ class Campaign:
         self.threads = resolve_threads(threads)
         self.config = config or {}
         self.tracking_ok = True
+        self.resumed: list[str] = []
 
     # ------------------------------------------------------------ construction
     @classmethod
@@ -221,6 +222,9 @@ class Campaign:
             rounds: Rounds to run.
             on_round: Called after each round is recorded.
 
+        Proposals an earlier loop left unmeasured (it crashed, or the lab failed) are
+        sent to the lab first; their ids are in ``self.resumed``.
+
         Raises:
             ConfigError: No lab, or a bad ``rounds``.
             LabError: The lab failed or returned something unusable (its round's
@@ -236,6 +240,7 @@ class Campaign:
                               "measure, so each command plans one round. Fix: pass a lab.",
                               key="lab")
         name = self.lab_name if lab is self.lab else _lab_name(lab)
+        self.resumed = self._resume(lab, name)
         results = []
         for k in range(1, rounds + 1):
             result = self.propose()
@@ -245,6 +250,17 @@ class Campaign:
             if on_round is not None:
                 on_round(LoopRound(k, rounds, result, ledger, self._settings))
         return results
+
+    def _resume(self, lab: Lab, name: str) -> list[str]:
+        """Measure and record what an interrupted loop proposed but never recorded."""
+        ledger = self.ledger
+        pending = ledger[ledger["status"].isin(["proposed", "approved"])]
+        if pending.empty:
+            return []
+        experiments = pending[["id", "round", *self._settings.space.names]]
+        measured = self._measure(lab, name, None, experiments)
+        self._record(measured, f"lab {name}, resumed proposals")
+        return list(pending["id"])
 
     def review_hint(self) -> str | None:
         """How to open the review screen, or ``None`` (no tracking, or it failed)."""
@@ -256,12 +272,15 @@ class Campaign:
             return None
 
     # ----------------------------------------------------------------- helpers
-    def _measure(self, lab: Lab, name: str, result: RoundResult) -> pd.DataFrame:
-        experiments = result.batch[["id", "round", *self._settings.space.names]]
+    def _measure(self, lab: Lab, name: str, result: RoundResult | None,
+                 experiments: pd.DataFrame | None = None) -> pd.DataFrame:
+        if experiments is None:
+            experiments = result.batch[["id", "round", *self._settings.space.names]]
+        which = f"round {result.round}" if result is not None else "resumed proposals"
         try:
-            measured = lab(experiments.copy())
+            measured = lab(experiments.copy().reset_index(drop=True))
         except Exception as err:
-            raise LabError(f"lab {name} failed on round {result.round}: "
+            raise LabError(f"lab {name} failed on {which}: "
                            f"{type(err).__name__}: {err}. The proposals are in the ledger "
                            "with status 'proposed'.") from err
         if not isinstance(measured, pd.DataFrame):

@@ -11,6 +11,7 @@ mechanism covers truncated files, deleted columns, sorts that broke ids and wipe
 from __future__ import annotations
 
 import math
+import os
 import re
 from pathlib import Path
 
@@ -46,7 +47,9 @@ def save_version(ledger: Path, text: str) -> Path:
     number = int(_NAME.fullmatch(versions[-1].name).group(1)) + 1 if versions else 1
     path = folder(ledger) / f"ledger-{number:06d}.csv"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)  # a kill mid-write never leaves a half version
     for old in versions[: max(0, len(versions) + 1 - KEEP)]:
         old.unlink(missing_ok=True)
     return path
