@@ -23,6 +23,7 @@ __all__ = [
     "OptimError",
     "OptimWarning",
     "ProposalError",
+    "TrackingError",
     "TrackingWarning",
     "where",
 ]
@@ -63,6 +64,10 @@ class LedgerLockedError(OptimError):
 
 class LabError(OptimError):
     """A lab (simulated or a user's plug-in) failed or returned something unusable."""
+
+
+class TrackingError(OptimError):
+    """The tracking store cannot be used (damaged); the ledger is unaffected."""
 
 
 class ProposalError(OptimError):

@@ -21,9 +21,11 @@ from urllib.parse import urlparse
 
 import mlflow
 import pandas as pd
+from filelock import FileLock
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
+from optim.exceptions import TrackingError
 from optim.metrics import loo_scores
 from optim.rounds import RoundResult
 from optim.strategies import StrategyLabel
@@ -86,7 +88,23 @@ class MlflowTracker:
         """
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", str(self.http_max_retries))
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", str(self.http_timeout_s))
-        return MlflowClient(tracking_uri=self.uri)
+        if urlparse(self.uri).scheme != "sqlite":
+            return MlflowClient(tracking_uri=self.uri)
+        db = Path(self.uri.removeprefix("sqlite:///"))
+        fix = (f"Fix: move it aside (mv {db} {db}.broken); the next round creates a new "
+               "store and logs the missed rounds from the ledger.")
+        if db.is_file() and db.stat().st_size == 0:
+            raise TrackingError(f"tracking store {db} is empty (0 bytes), a damaged store. "
+                                f"{fix}")
+        db.parent.mkdir(parents=True, exist_ok=True)
+        try:  # create the store once, under a lock: two processes race in its migration
+            with FileLock(f"{db}.lock", timeout=120):
+                client = MlflowClient(tracking_uri=self.uri)
+                client.search_experiments(max_results=1)
+        except Exception as err:  # noqa: BLE001 - any damage to the store reads the same
+            raise TrackingError(f"tracking store {db} cannot be used ({type(err).__name__}: "
+                                f"{str(err).splitlines()[0][:200]}). {fix}") from err
+        return client
 
     def _store_exists(self) -> bool:
         parsed = urlparse(self.uri)

@@ -51,3 +51,29 @@ def test_lab_errors_are_clear(tmp_path):
     assert (frame["status"] == "proposed").all()  # proposals kept, nothing measured
     proc = cli(runs, "rounds=3", "tracking=none", ok=False)
     assert proc.returncode == 2 and "rounds=3 needs a lab that measures" in proc.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+def test_closed_loop_with_tracking_down_finishes_and_says_so(tmp_path):
+    runs = tmp_path / "runs"
+    proc = cli(runs, "lab=simulated", "rounds=2", "debug=smoke", "tracking=mlflow",
+               "tracking.uri=http://127.0.0.1:9", "tracking.http_max_retries=0",
+               "tracking.http_timeout_s=2")
+    assert proc.returncode == 0
+    assert "[2/2] round 2" in proc.stdout and "warning: tracking skipped" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert len(pd.read_csv(runs / "oxychloride" / "ledger.csv")) == 4 + 3
+
+
+@pytest.mark.integration
+def test_damaged_tracking_store_warns_with_the_fix(tmp_path):
+    runs = tmp_path / "runs"
+    (runs).mkdir()
+    (runs / "mlflow.db").write_bytes(b"")
+    proc = cli(runs, "debug=smoke", "tracking=mlflow")
+    assert "is empty (0 bytes)" in proc.stderr and "move it aside" in proc.stderr
+    assert (runs / "mlflow.db").stat().st_size == 0  # not silently re-created
+    (runs / "mlflow.db").write_bytes(b"not a database at all" * 100)
+    proc = cli(runs, "debug=smoke", "tracking=mlflow")
+    assert "cannot be used" in proc.stderr and "move it aside" in proc.stderr
