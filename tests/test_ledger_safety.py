@@ -3,6 +3,7 @@ fuzzed files, and a closed loop resuming what an interrupted one left."""
 
 from __future__ import annotations
 
+import os
 import threading
 import warnings
 
@@ -75,6 +76,9 @@ def measured_ledger(tmp_path_factory):
     return s, s.ledger_path.read_text()
 
 
+# 1,500 ledgers + 750 results files in the suite; a larger run:
+#   FUZZ_EXAMPLES=20000 python -m pytest tests/test_ledger_safety.py -k fuzzed
+FUZZ = int(os.environ.get("FUZZ_EXAMPLES", "1500"))
 CELL_TEXT = st.one_of(
     st.sampled_from(["", "nan", "inf", "-inf", "1e309", "1e20", "-2", "1.5", "0,58", "abc",
                      "=1+1", "\x00", '"', "'", ",", ";", "\n", "measured", "failed",
@@ -92,7 +96,7 @@ def _edited(text: str, edits, cut: int | None) -> str:
     return out[:cut] if cut is not None else out
 
 
-@settings(max_examples=1500, deadline=None,
+@settings(max_examples=FUZZ, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(edits=st.lists(st.tuples(st.integers(0, 50), st.integers(0, 30), CELL_TEXT),
                       max_size=4),
@@ -109,7 +113,7 @@ def test_fuzzed_ledgers_raise_only_our_errors(measured_ledger, tmp_path_factory,
             pass
 
 
-@settings(max_examples=600, deadline=None,
+@settings(max_examples=max(FUZZ // 2, 600), deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(rows=st.lists(st.tuples(st.sampled_from(["oxy-0001", "oxy-0002", "oxy-0009", "",
                                                 "=x", "oxy-0003"]),

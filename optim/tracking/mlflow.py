@@ -197,22 +197,33 @@ class MlflowTracker:
             self.client.set_terminated(cid, "FINISHED")
 
     def _catch_up(self, exp_id: str, result: RoundResult) -> None:
-        logged = {r.data.tags.get("round") for r in self._runs(exp_id, "round")}
+        """Repair what an interrupted process left: runs still ``RUNNING`` are closed
+        (``KILLED``), rounds of the ledger missing from the store are logged late, and
+        proposals without a child run get one under their round's run."""
+        rounds = self._runs(exp_id, "round")
+        children = self._runs(exp_id, "proposal")
+        for run in rounds + children:
+            if run.info.status == "RUNNING":
+                self.client.set_terminated(run.info.run_id, "KILLED")
+        logged = {r.data.tags.get("round"): r.info.run_id for r in rounds}
+        have = {r.data.tags.get("ledger_id") for r in children}
         ledger = result.ledger
         for rnd in sorted(set(ledger["round"]) - {0, result.round}):
-            if str(rnd) in logged:
-                continue
             rows = ledger[ledger["round"] == rnd]
             late = RoundResult(
                 result.campaign, int(rnd), StrategyLabel("unknown"),
                 rows.reset_index(drop=True), ledger[ledger["round"] <= rnd],
                 result.ledger_path, {"n_proposed": float(len(rows))},
                 [], -1, result.inputs, result.targets)
-            self._log_round_run(
-                exp_id, late, {},
-                f"**Round {rnd}** logged late from the ledger: tracking was unreachable "
-                "when it ran. Proposals and predictions are as recorded in the ledger.",
-                {})
+            if str(rnd) not in logged:
+                self._log_round_run(
+                    exp_id, late, {},
+                    f"**Round {rnd}** logged late from the ledger: tracking was unreachable "
+                    "when it ran. Proposals and predictions are as recorded in the ledger.",
+                    {})
+            elif not set(rows["id"]) <= have:
+                late.batch = late.batch[~late.batch["id"].isin(have)]
+                self._log_children(exp_id, logged[str(rnd)], late)
 
     # ------------------------------------------------------- measurements, decisions
     def log_measurements(self, campaign: str, ledger: pd.DataFrame,

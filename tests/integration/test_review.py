@@ -76,3 +76,25 @@ def test_tracking_catches_up_after_an_unreachable_store(tmp_path):
     late = next(r for r in rounds if r.info.run_name == "round-001")
     assert "logged late from the ledger" in late.data.tags["mlflow.note.content"]
     assert len(_children(client, exp_id)) == 8 + 4
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+def test_tracking_repairs_what_an_interrupted_round_left(tmp_path):
+    from optim import Campaign
+
+    runs = tmp_path / "runs"
+    campaign = Campaign.from_config("oxychloride", [f"paths.runs={runs}", "debug=smoke",
+                                                    "tracking=mlflow", "lab=simulated"])
+    campaign.run(rounds=1)
+    client = MlflowClient(f"sqlite:///{runs}/mlflow.db")
+    exp = client.get_experiment_by_name("oxychloride").experiment_id
+    parent = client.search_runs([exp], "tags.kind = 'round'")[0]
+    child = client.search_runs([exp], "tags.ledger_id = 'oxy-0002'")[0]
+    client.update_run(parent.info.run_id, status="RUNNING")  # killed while logging
+    client.delete_run(child.info.run_id)  # its child run never written
+    campaign.propose()
+    parent = client.get_run(parent.info.run_id)
+    assert parent.info.status == "KILLED"
+    again = client.search_runs([exp], "tags.ledger_id = 'oxy-0002'")
+    assert len(again) == 1 and again[0].data.tags["mlflow.parentRunId"] == parent.info.run_id
