@@ -191,6 +191,17 @@ def _parse_row(rec: dict[str, str], i: int, schema: LedgerSchema, source: str,
     return row
 
 
+def _raise_all(problems: list[str], source: str) -> None:
+    """One error for every problem found in a file (up to ``MAX_PROBLEMS`` listed)."""
+    if len(problems) == 1:
+        raise LedgerError(problems[0])
+    if problems:
+        more = len(problems) - MAX_PROBLEMS
+        raise LedgerError(f"{source}: {len(problems)} problems; nothing was written.\n"
+                          + "\n".join(f"- {p}" for p in problems[:MAX_PROBLEMS])
+                          + (f"\n- ... and {more} more" if more > 0 else ""))
+
+
 def parse_frame(raw: pd.DataFrame, schema: LedgerSchema, source: str) -> pd.DataFrame:
     """Validate text cells of a ledger and return a typed frame.
 
@@ -218,13 +229,7 @@ def parse_frame(raw: pd.DataFrame, schema: LedgerSchema, source: str) -> pd.Data
             rows.append(_parse_row(rec, i, schema, source, seen))
         except LedgerError as err:
             problems.append(str(err))
-    if len(problems) == 1:
-        raise LedgerError(problems[0])
-    if problems:
-        more = len(problems) - MAX_PROBLEMS
-        raise LedgerError(f"{source}: {len(problems)} problems; nothing was written.\n"
-                          + "\n".join(f"- {p}" for p in problems[:MAX_PROBLEMS])
-                          + (f"\n- ... and {more} more" if more > 0 else ""))
+    _raise_all(problems, source)
     frame = schema.coerce(pd.DataFrame(rows)) if rows else schema.empty()
     _warn_constraints(frame, schema, source)
     return frame
@@ -417,28 +422,39 @@ class Ledger:
         index = {ident: k for k, ident in enumerate(self.frame["id"])}
         seen: dict[str, int] = {}
         updates: list[tuple[int, dict[str, object]]] = []
+        problems: list[str] = []
         for i, rec in enumerate(raw.to_dict("records"), start=1):
-            ident = rec["id"]
-            loc = where(source, i, "id")
-            if ident in seen:
-                raise LedgerError(f"{loc}: value={ident!r} repeats row {seen[ident]}. Fix: "
-                                  "one row per experiment.")
-            seen[ident] = i
-            if ident not in index:
-                known = list(self.frame["id"])
-                span = f"{known[0]} … {known[-1]}" if known else "none yet"
-                raise LedgerError(
-                    f"{loc}: value={ident!r} is not an id in the ledger {self.path} (ids: "
-                    f"{span}). Fix: correct the id, or add the experiment to the ledger as a "
-                    "new row."
-                )
-            change = self._row_change(index[ident], rec, i, source)
+            try:
+                k = self._result_row(rec, i, source, index, seen)
+                change = self._row_change(k, rec, i, source)
+            except LedgerError as err:
+                problems.append(str(err))
+                continue
             if change:
-                updates.append((index[ident], change))
+                updates.append((k, change))
+        _raise_all(problems, source)
         for k, change in updates:
             for col, value in change.items():
                 self.frame.at[k, col] = value
         return [self.frame.at[k, "id"] for k, _ in updates]
+
+    def _result_row(self, rec: dict[str, str], i: int, source: str,
+                    index: dict[str, int], seen: dict[str, int]) -> int:
+        """The ledger row a results row names (an id seen once, known to the ledger)."""
+        ident = rec["id"]
+        loc = where(source, i, "id")
+        if ident in seen:
+            raise LedgerError(f"{loc}: value={ident!r} repeats row {seen[ident]}. Fix: "
+                              "one row per experiment.")
+        seen[ident] = i
+        if ident not in index:
+            known = list(self.frame["id"])
+            span = f"{known[0]} … {known[-1]}" if known else "none yet"
+            raise LedgerError(
+                f"{loc}: value={ident!r} is not an id in the ledger {self.path} (ids: "
+                f"{span}). Fix: correct the id, or add the experiment to the ledger as a "
+                "new row.")
+        return index[ident]
 
     def _results_table(self, results: Path | pd.DataFrame, source: str | None,
                        ) -> tuple[pd.DataFrame, str]:

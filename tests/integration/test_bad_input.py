@@ -304,3 +304,8 @@ def test_the_ledger_keeps_its_permissions(runs):
     code, _, err = cli_inprocess(runs, *BASE)
     assert code == 0, err
     assert path.stat().st_mode & 0o777 == 0o664
+
+
+def test_every_bad_row_of_a_results_file_is_reported(runs):
+    path = _results(runs, "id,retention_pct\noxy-9999,80\noxy-0005,abc\noxy-0006,120\n")
+    _expect_refused(runs, [f"record={path}"], "3 problems", "row 1", "row 2", "row 3")
