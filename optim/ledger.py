@@ -293,7 +293,7 @@ class Ledger:
                 raise
             raise LedgerError(f"{err}\n(If the file was cut short or damaged, restore the "
                               f"last version this tool wrote: cp {last} {path})") from None
-        if last is not None:
+        if last is not None and last.read_text() != text:  # unchanged since written: fine
             _check_history(path, last, schema, frame, accept)
         return cls(path, schema, frame, text)
 
