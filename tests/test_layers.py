@@ -8,6 +8,7 @@ here instead of in a review.
 from __future__ import annotations
 
 import ast
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -117,7 +118,9 @@ def test_importing_optim_changes_no_global_state():
         "assert 'MLFLOW_HTTP_REQUEST_MAX_RETRIES' not in os.environ, 'environment changed'\n"
     )
     light = "import optim, sys; assert 'torch' not in sys.modules, 'import optim loads torch'"
+    # a clean environment: in-process tests of this session may have used a tracker
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
     for snippet in (code, light):
         proc = subprocess.run([sys.executable, "-c", snippet], capture_output=True, text=True,
-                              cwd=ROOT, timeout=120)
+                              cwd=ROOT, timeout=120, env=env)
         assert proc.returncode == 0, proc.stderr
