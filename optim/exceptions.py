@@ -15,6 +15,7 @@ an object sits in the YAML, adds the location (``optim.config.located``).
 from __future__ import annotations
 
 __all__ = [
+    "BuildLockedError",
     "ConfigError",
     "LabError",
     "LedgerError",
@@ -60,6 +61,11 @@ class LedgerError(OptimError, ValueError):
 
 class LedgerLockedError(OptimError):
     """Another process holds the campaign's ledger lock."""
+
+
+class BuildLockedError(OptimError):
+    """botorch's compiled kernel is being built by another process, or a killed build
+    left its lock file behind (the message names the file and the fix)."""
 
 
 class LabError(OptimError):
