@@ -24,6 +24,7 @@ from optim.metrics import LooCheck, best_measured, loo_checks, measured_hypervol
 from optim.objectives import Target
 from optim.settings import CampaignSettings
 from optim.strategies import Proposal, StrategyLabel, choose, round_context
+from optim.timing import Spent, phases
 
 __all__ = ["RoundResult", "decide", "plan_round", "record_results", "round_seed"]
 
@@ -39,8 +40,10 @@ class RoundResult:
         batch: The proposed rows as written to the ledger.
         ledger: The whole ledger after the round.
         ledger_path: Its file.
-        metrics: Timings, counts, the measured hypervolume, best values, the
-            expected improvement.
+        metrics: Timings (``fit_s``, ``propose_s``, ``round_s`` wall seconds;
+            ``cpu_<phase>_s`` process-CPU seconds of each phase: fit, acquisition,
+            initial_conditions, optimize, evaluate), counts, the measured hypervolume,
+            best values, the expected improvement.
         notes: Remarks for the reviewer.
         seed: The round's seed.
         inputs: Input columns.
@@ -100,9 +103,10 @@ def _batch(settings: CampaignSettings, ledger: Ledger, rnd: int,
 
 
 def _metrics(settings: CampaignSettings, ledger: Ledger, proposal: Proposal,
-             seconds: float) -> dict[str, float]:
+             seconds: float, spent: dict[str, Spent]) -> dict[str, float]:
     q = len(proposal.X)
     metrics = {"fit_s": proposal.fit_s, "propose_s": seconds - proposal.fit_s}
+    metrics.update({f"cpu_{name}_s": entry.cpu_s for name, entry in spent.items()})
     if proposal.strategy.model_based:
         acq = proposal.acq_value
         metrics["expected_improvement"] = acq if acq is not None else math.nan
@@ -144,11 +148,12 @@ def plan_round(settings: CampaignSettings,
         torch.manual_seed(seed)
         ctx = round_context(settings, ledger, seed)
         t_propose = time.perf_counter()
-        proposal = choose(ctx).propose(ctx)
+        with phases() as spent:
+            proposal = choose(ctx).propose(ctx)
         seconds = time.perf_counter() - t_propose
         batch = _batch(settings, ledger, rnd, proposal)
         ledger.append(batch)
-    metrics = _metrics(settings, ledger, proposal, seconds)
+    metrics = _metrics(settings, ledger, proposal, seconds, spent)
     metrics["round_s"] = time.perf_counter() - t_start
     fitted = proposal.fitted
     return RoundResult(settings.name, rnd, proposal.strategy, batch, ledger.frame.copy(),

@@ -21,6 +21,7 @@ from optim.fitting import FittedModels, fit_models, has_enough_data
 from optim.ledger import Ledger
 from optim.search_space.design import pick_random, pick_spread
 from optim.settings import CampaignSettings
+from optim.timing import phase
 
 __all__ = ["InitialDesign", "ModelBased", "Proposal", "QuasiRandomDesign", "RoundContext",
            "SpaceFilling", "Strategy", "StrategyLabel", "choose", "round_context"]
@@ -214,7 +215,8 @@ class ModelBased:
         """The batch maximizing the acquisition, pending rows as ``X_pending``."""
         s = ctx.settings
         t_fit = time.perf_counter()
-        fitted = fit_models(ctx.ledger, s)
+        with phase("fit"):
+            fitted = fit_models(ctx.ledger, s)
         fit_s = time.perf_counter() - t_fit
         choices = ctx.pool
         if choices is None and not s.surrogate.differentiable:

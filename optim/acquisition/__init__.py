@@ -2,6 +2,7 @@
 
 from optim.acquisition.builder import (
     AcquisitionContext,
+    batch_value,
     propose,
     reference_point,
     snap_to_bounds,
@@ -19,6 +20,7 @@ __all__ = [
     "AcquisitionSpec",
     "OptimizerSpec",
     "QuasiRandom",
+    "batch_value",
     "propose",
     "qLogNParEGO",
     "qLogNoisyExpectedHypervolumeImprovement",

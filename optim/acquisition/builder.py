@@ -2,21 +2,30 @@
 
 from __future__ import annotations
 
+import copy
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
+from botorch.acquisition.acquisition import AcquisitionFunction
 from botorch.acquisition.logei import qLogNoisyExpectedImprovement
 from botorch.acquisition.multi_objective.logei import (
     qLogNoisyExpectedHypervolumeImprovement as BotorchQLogNEHVI,
 )
-from botorch.acquisition.multi_objective.objective import WeightedMCMultiOutputObjective
+from botorch.acquisition.multi_objective.objective import (
+    MCMultiOutputObjective,
+    WeightedMCMultiOutputObjective,
+)
 from botorch.acquisition.multi_objective.parego import qLogNParEGO as BotorchQLogNParEGO
 from botorch.acquisition.objective import GenericMCObjective
 from botorch.exceptions.warnings import OptimizationWarning
-from botorch.models.model import Model
+from botorch.models.deterministic import GenericDeterministicModel
+from botorch.models.gpytorch import GPyTorchModel
+from botorch.models.model import Model, ModelList
+from botorch.models.model_list_gp_regression import ModelListGP
+from botorch.optim.initializers import initialize_q_batch
 from botorch.optim.optimize import optimize_acqf, optimize_acqf_discrete, optimize_acqf_list
 from botorch.sampling.get_sampler import get_sampler
 from botorch.sampling.index_sampler import IndexSampler
@@ -32,11 +41,14 @@ from optim.acquisition.specs import (
     qLogNParEGO,
 )
 from optim.exceptions import ProposalError
+from optim.kernel import fused_kernel
 from optim.objectives import Target
 from optim.search_space import SearchSpace
+from optim.search_space.unit_cube import UnitCubeMap
+from optim.timing import phase
 from surrogates import MemberSampler
 
-__all__ = ["AcquisitionContext", "propose", "reference_point", "snap_to_bounds"]
+__all__ = ["AcquisitionContext", "batch_value", "propose", "reference_point", "snap_to_bounds"]
 
 FEASIBILITY_TOLERANCE = 1e-6
 
@@ -119,33 +131,53 @@ def propose(ctx: AcquisitionContext, q: int, spec: AcquisitionSpec,
     With ``choices`` (a pool campaign's available rows, or a dense feasible sample for
     a model without gradients) the batch is picked from them by botorch's
     ``optimize_acqf_discrete`` (greedy, one candidate at a time, earlier picks
-    pending); otherwise by gradient-based ``optimize_acqf`` under the constraints.
-    One objective: every spec reduces to qLogNEI.
+    pending). Otherwise, by default (``optimizer.method="unit_cube"``), greedily over
+    the space's unit cube (:class:`optim.search_space.unit_cube.UnitCubeMap`: bounds,
+    mixture sum and constraints hold by construction) with L-BFGS-B, starting points
+    chosen from raw samples drawn once per round; ``"polytope"`` (or a space whose
+    constraints do not reduce to intervals) uses ``optimize_acqf`` under the linear
+    constraints (SLSQP). One objective: every spec reduces to qLogNEI.
 
     Args:
         ctx: Model, targets, space and data of the round.
         q: Batch size.
         spec: Which acquisition function (qLogNEHVI or qLogNParEGO).
-        optimizer: ``optimize_acqf`` settings.
+        optimizer: Optimizer settings.
         choices: ``c x d`` encoded feasible candidates to pick from (``c >= q``), or
             ``None`` for continuous optimization.
 
     Returns:
         ``q x d`` encoded candidates satisfying every bound and constraint; the
-        batch's expected improvement (hypervolume for qLogNEHVI, the scalarized or
-        single objective otherwise; model scale); and notes on numerical warnings.
+        batch's expected improvement under a fresh acquisition function (hypervolume
+        for qLogNEHVI, the scalarized or single objective otherwise; model scale); and
+        notes on numerical warnings.
 
     Raises:
         ProposalError: The optimizer returned an infeasible candidate.
     """
     notes: list[str] = []
     bounds = ctx.space.bounds(**ctx.tkwargs)
-    ineq, eq = ctx.space.botorch_constraints(**ctx.tkwargs)
+    weights = None
+    if len(ctx.targets) > 1 and isinstance(spec, qLogNParEGO):
+        weights = sample_simplex(len(ctx.targets), n=q, seed=ctx.seed, **ctx.tkwargs)
     with _optimizer_warnings(notes):
-        X, acqf = _optimize(ctx, q, spec, optimizer, bounds, ineq, eq, choices)
+        with phase("acquisition"):
+            acqfs = [_build(ctx, spec, w) for w in weights] if weights is not None \
+                else [_build(ctx, spec)] * q
+            # a copy as built: the optimized ones end up holding the batch as pending
+            # points, under which the batch itself would look worthless (25 ms vs. 0.6 s
+            # for building a fresh one at n=100)
+            fresh = copy.deepcopy(acqfs[0])
+        cube = ctx.space.unit_cube
+        if choices is not None:
+            X = _pick(acqfs, q, choices)
+        elif optimizer.method == "unit_cube" and optimizer.sequential and cube is not None:
+            X = _greedy_on_cube(ctx, acqfs, optimizer, cube)
+        else:
+            X = _on_polytope(ctx, acqfs, q, optimizer, bounds)
         X = snap_to_bounds(X.detach(), bounds)
-        with torch.no_grad():
-            value = float(acqf(X.unsqueeze(0)).exp())  # log-EI family: exp gives the EI
+        with phase("evaluate"), torch.no_grad():
+            value = float(fresh(X.unsqueeze(0)).exp())  # log-EI family: exp gives the EI
     worst = float(ctx.space.max_violation(X).max())
     if worst > FEASIBILITY_TOLERANCE:
         raise ProposalError(
@@ -154,6 +186,15 @@ def propose(ctx: AcquisitionContext, q: int, spec: AcquisitionSpec,
             "a feasible region, or raise acq_optimizer.maxiter."
         )
     return X, value, notes
+
+
+def batch_value(ctx: AcquisitionContext, spec: AcquisitionSpec, X: Tensor,
+                weights: Tensor | None = None) -> float:
+    """The expected improvement of the batch ``X`` (``q x d``) jointly, under a fresh
+    acquisition function with ``ctx.X_pending`` pending (model scale; the log-EI
+    family's value, exponentiated)."""
+    with torch.no_grad():
+        return float(_build(ctx, spec, weights)(X.unsqueeze(0)).exp())
 
 
 def _sampler(model: Model, X: Tensor, sample_shape: torch.Size, seed: int):
@@ -169,39 +210,83 @@ def _sampler(model: Model, X: Tensor, sample_shape: torch.Size, seed: int):
     return consistent(sampler, 0)
 
 
-def _maximize(acqf, q, optimizer, opt_kwargs, choices):
-    """``optimize_acqf`` over the polytope, or ``optimize_acqf_discrete`` over choices."""
-    if choices is not None:
-        X, _ = optimize_acqf_discrete(acqf, q=q, choices=choices, unique=True)
-        return X
-    X, _ = optimize_acqf(acqf, q=q, sequential=optimizer.sequential, **opt_kwargs)
-    return X
+class _OnCube(AcquisitionFunction):
+    """An acquisition function of points of the unit cube (decoded to the space)."""
+
+    def __init__(self, acqf: AcquisitionFunction, cube: UnitCubeMap) -> None:
+        super().__init__(model=acqf.model)
+        self.acqf = acqf
+        self.cube = cube
+
+    def forward(self, U: Tensor) -> Tensor:
+        """``b x q x m`` cube points to the acquisition values of their decodings."""
+        return self.acqf(self.cube.decode(U))
 
 
-def _maximize_list(acqfs, optimizer, opt_kwargs, choices):
-    """One candidate per acquisition function, earlier ones pending for later ones."""
-    if choices is None:
-        X, _ = optimize_acqf_list(acqfs, **opt_kwargs)
-        return X
+def _values(acqf: AcquisitionFunction, X: Tensor, chunk: int = 256) -> Tensor:
+    """Acquisition values of ``b x q x m`` t-batches, in chunks (no gradients)."""
+    with torch.no_grad():
+        return torch.cat([acqf(X[k:k + chunk]) for k in range(0, len(X), chunk)])
+
+
+def _greedy_on_cube(ctx: AcquisitionContext, acqfs: list, optimizer: OptimizerSpec,
+                    cube: UnitCubeMap) -> Tensor:
+    """Sequential greedy batch: candidate ``k`` maximizes ``acqfs[k]`` over the cube with
+    the earlier candidates pending; starting points by Boltzmann selection from one set
+    of raw samples drawn from the space for the whole round. After the first candidate
+    only the best quarter of the raw samples (under the first acquisition) is rescored:
+    pending points lower the acquisition near themselves, they do not create new
+    peaks in regions the first look found poor."""
+    with phase("initial_conditions"):
+        raw = cube.encode(ctx.space.sample(optimizer.raw_samples, ctx.seed, **ctx.tkwargs))
+        raw = raw.unsqueeze(-2)  # raw_samples x 1 x m
+    unit = torch.stack([torch.zeros(cube.m), torch.ones(cube.m)]).to(raw)
     picked: list[Tensor] = []
-    base_pending = acqfs[0].X_pending
-    for acqf in acqfs:
-        pending = [p for p in (base_pending, *picked) if p is not None]
-        acqf.set_X_pending(torch.cat(pending) if pending else None)
-        X, _ = optimize_acqf_discrete(acqf, q=1, choices=choices, unique=True,
-                                      X_avoid=torch.cat(picked) if picked else None)
-        picked.append(X)
+    for k, acqf in enumerate(acqfs):
+        if k > 0:
+            with phase("pending"):  # qLogNEHVI rebuilds its box decompositions here
+                acqf.set_X_pending(torch.cat([p for p in (ctx.X_pending, *picked)
+                                              if p is not None]))
+        on_cube = _OnCube(acqf, cube)
+        with phase("initial_conditions"):
+            values = _values(on_cube, raw)
+            starts, _ = initialize_q_batch(raw, values,
+                                           n=min(optimizer.num_restarts, len(raw)))
+            if k == 0:  # later candidates rescore the best quarter of the raw samples
+                keep = max(len(raw) // 4, 8 * optimizer.num_restarts)
+                raw = raw[values.topk(min(keep, len(raw))).indices]
+        with phase("optimize"):
+            U, _ = optimize_acqf(on_cube, bounds=unit, q=1, num_restarts=len(starts),
+                                 batch_initial_conditions=starts,
+                                 options={"maxiter": optimizer.maxiter},
+                                 retry_on_optimization_warning=False)
+        picked.append(cube.decode(U.detach()))
     return torch.cat(picked)
 
 
-def _optimize(ctx: AcquisitionContext, q, spec, optimizer, bounds, ineq, eq, choices=None):
-    """Build the acquisition function and optimize it; returns ``(X, acqf)``."""
-    model, targets, X_baseline, X_pending, seed = (ctx.model, ctx.targets, ctx.X_baseline,
-                                                   ctx.X_pending, ctx.seed)
-    tkwargs = ctx.tkwargs
-    signs = torch.tensor([t.sign for t in targets], **tkwargs)
-    sample_shape = torch.Size([spec.mc_samples])
-    sampler = _sampler(model, X_baseline, sample_shape, seed)
+def _pick(acqfs: list, q: int, choices: Tensor) -> Tensor:
+    """The batch picked from ``choices``, one candidate at a time, earlier ones pending."""
+    if all(a is acqfs[0] for a in acqfs):
+        with phase("optimize"):
+            X, _ = optimize_acqf_discrete(acqfs[0], q=q, choices=choices, unique=True)
+        return X
+    picked: list[Tensor] = []
+    base_pending = acqfs[0].X_pending
+    with phase("optimize"):
+        for acqf in acqfs:
+            pending = [p for p in (base_pending, *picked) if p is not None]
+            acqf.set_X_pending(torch.cat(pending) if pending else None)
+            X, _ = optimize_acqf_discrete(acqf, q=1, choices=choices, unique=True,
+                                          X_avoid=torch.cat(picked) if picked else None)
+            picked.append(X)
+    return torch.cat(picked)
+
+
+def _on_polytope(ctx: AcquisitionContext, acqfs: list, q: int, optimizer: OptimizerSpec,
+                 bounds: Tensor) -> Tensor:
+    """botorch's ``optimize_acqf`` (or ``_list``) under the linear constraints (SLSQP
+    when there are any), initial conditions from botorch's polytope sampler."""
+    ineq, eq = ctx.space.botorch_constraints(**ctx.tkwargs)
     opt_kwargs = {
         "bounds": bounds,
         "num_restarts": optimizer.num_restarts,
@@ -210,38 +295,82 @@ def _optimize(ctx: AcquisitionContext, q, spec, optimizer, bounds, ineq, eq, cho
         "inequality_constraints": ineq,
         "equality_constraints": eq,
     }
+    with phase("optimize"):
+        if all(a is acqfs[0] for a in acqfs):
+            X, _ = optimize_acqf(acqfs[0], q=q, sequential=optimizer.sequential,
+                                 **opt_kwargs)
+        else:
+            X, _ = optimize_acqf_list(acqfs, **opt_kwargs)
+    return X
+
+
+class _KnownAppended(MCMultiOutputObjective):
+    """The GPs' samples with the known targets (computed from ``X``) appended, times
+    the targets' signs: outputs in ``targets`` order (measured first, then known)."""
+
+    def __init__(self, known: list[Model], signs: Tensor) -> None:
+        super().__init__()
+        self.known = known
+        self.register_buffer("signs", signs)
+
+    def forward(self, samples: Tensor, X: Tensor | None = None) -> Tensor:
+        """``sample x batch x q x m_gp`` samples and ``batch x q x d`` inputs."""
+        computed = torch.cat([m(X) for m in self.known], dim=-1)
+        computed = computed.expand(*samples.shape[:-1], computed.shape[-1])
+        return torch.cat([samples, computed.to(samples)], dim=-1) * self.signs
+
+
+def _learned_and_known(model: Model) -> tuple[Model, list[Model]] | None:
+    """A ``ModelList(GP, ..., known, ...)`` (fitting.py's order) split into one model of
+    the GPs (a ``ModelListGP``, whose joint posterior supports botorch's cached root
+    decomposition over the baseline) and the known targets' deterministic models;
+    ``None`` for any other model (forests, no known target)."""
+    parts = list(model.models) if isinstance(model, ModelList) else [model]
+    known = [m for m in parts if isinstance(m, GenericDeterministicModel)]
+    learned = parts[:len(parts) - len(known)]
+    if not known or not learned or parts[len(learned):] != known \
+            or not all(isinstance(m, GPyTorchModel) for m in learned):
+        return None
+    return (learned[0] if len(learned) == 1 else ModelListGP(*learned)), known
+
+
+def _build(ctx: AcquisitionContext, spec: AcquisitionSpec,
+           weights: Tensor | None = None) -> AcquisitionFunction:
+    """The round's acquisition function, ``ctx.X_pending`` pending; ``weights``: the
+    Chebyshev scalarization of a qLogNParEGO candidate."""
+    model, targets, X_baseline, X_pending, seed = (ctx.model, ctx.targets, ctx.X_baseline,
+                                                   ctx.X_pending, ctx.seed)
+    tkwargs = ctx.tkwargs
+    signs = torch.tensor([t.sign for t in targets], **tkwargs)
+    sampler = _sampler(model, X_baseline, torch.Size([spec.mc_samples]), seed)
     if len(targets) == 1:
         objective = GenericMCObjective(lambda Z, X=None: signs[0] * Z[..., 0])
-        acqf = qLogNoisyExpectedImprovement(
+        return qLogNoisyExpectedImprovement(
             model, X_baseline, sampler=sampler, objective=objective,
             X_pending=X_pending, prune_baseline=True, cache_root=False,
             incremental=False,  # keeps X_pending, which sequential greedy builds on
         )
-        X = _maximize(acqf, q, optimizer, opt_kwargs, choices)
-    elif isinstance(spec, qLogNoisyExpectedHypervolumeImprovement):
-        acqf = BotorchQLogNEHVI(
-            model,
-            ref_point=reference_point(targets, **tkwargs).tolist(),
-            X_baseline=X_baseline,
-            sampler=sampler,
-            objective=WeightedMCMultiOutputObjective(signs),
-            X_pending=X_pending,
-            prune_baseline=spec.prune_baseline,
-            cache_root=False,
-        )
-        X = _maximize(acqf, q, optimizer, opt_kwargs, choices)
-    elif isinstance(spec, qLogNParEGO):
-        weights = sample_simplex(len(targets), n=q, seed=seed, **tkwargs)
-        acqfs = [
-            BotorchQLogNParEGO(
-                model, X_baseline, scalarization_weights=w, sampler=sampler,
-                objective=WeightedMCMultiOutputObjective(signs), X_pending=X_pending,
-                prune_baseline=True, cache_root=False, incremental=False,
+    if isinstance(spec, qLogNoisyExpectedHypervolumeImprovement):
+        objective = WeightedMCMultiOutputObjective(signs)
+        split = _learned_and_known(model)
+        if split is not None:  # GPs sampled jointly, known targets computed from X
+            model, objective = split[0], _KnownAppended(split[1], signs)
+            sampler = _sampler(model, X_baseline, torch.Size([spec.mc_samples]), seed)
+        with fused_kernel():
+            return BotorchQLogNEHVI(
+                model,
+                ref_point=reference_point(targets, **tkwargs).tolist(),
+                X_baseline=X_baseline,
+                sampler=sampler,
+                objective=objective,
+                X_pending=X_pending,
+                prune_baseline=spec.prune_baseline,
+                cache_root=split is not None,
             )
-            for w in weights
-        ]
-        X = _maximize_list(acqfs, optimizer, opt_kwargs, choices)
-        acqf = acqfs[0]
-    else:  # pragma: no cover - specs are a closed set
-        raise ProposalError(f"unknown acquisition spec {spec!r}")
-    return X, acqf
+    if isinstance(spec, qLogNParEGO):
+        return BotorchQLogNParEGO(
+            model, X_baseline, scalarization_weights=weights, sampler=sampler,
+            objective=WeightedMCMultiOutputObjective(signs), X_pending=X_pending,
+            prune_baseline=True, cache_root=False, incremental=False,
+        )
+    raise ProposalError(f"unknown acquisition spec {spec!r}")  # pragma: no cover

@@ -18,6 +18,9 @@ __all__ = [
 ]
 
 
+OPTIMIZER_METHODS = ("unit_cube", "polytope")
+
+
 def _positive(name: str, value: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ConfigError(f"{name}={value!r}; expected a positive whole number. Fix: e.g. "
@@ -92,19 +95,30 @@ class OptimizerSpec:
     Args:
         num_restarts: Starting points of the gradient-based optimizer.
         raw_samples: Feasible points scored to pick the starting points.
-        maxiter: Iteration cap of each scipy run (SLSQP under constraints).
+        maxiter: Iteration cap of each scipy run.
         sequential: Build the batch greedily, one candidate at a time (much faster
             than joint optimization of q candidates; README "Performance").
+        method: ``unit_cube`` (default): L-BFGS-B over a unit cube mapped onto the
+            feasible region, raw samples drawn once per round; ``polytope``: botorch's
+            ``optimize_acqf`` under the linear constraints (SLSQP, botorch's polytope
+            sampler for starting points), also used for joint (non-sequential) batches
+            and for constraints that do not reduce to intervals.
         discrete_candidates: Feasible points sampled from the space when the surrogate
             has no gradient (forests): the batch is picked from them.
     """
 
-    num_restarts: int = 4
-    raw_samples: int = 256
+    num_restarts: int = 8
+    raw_samples: int = 512
     maxiter: int = 200
     sequential: bool = True
     discrete_candidates: int = 2048
+    method: str = "unit_cube"
 
     def __post_init__(self) -> None:
         for field in ("num_restarts", "raw_samples", "maxiter", "discrete_candidates"):
             _positive(field, getattr(self, field))
+        if self.method not in OPTIMIZER_METHODS:
+            raise ConfigError(f"method={self.method!r}; expected one of "
+                              f"{', '.join(OPTIMIZER_METHODS)}. Fix: e.g. "
+                              "acq_optimizer.method=unit_cube.", key="method",
+                              value=self.method)

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
 import torch
 from botorch.utils.sampling import get_polytope_samples
-from scipy.optimize import linprog
-from sklearn.cluster import KMeans
 from torch import Tensor
 
 from optim.exceptions import ConfigError
@@ -18,6 +17,7 @@ from optim.search_space.composition import CompositionParameter
 from optim.search_space.constraints import LinearConstraint, mixture_sum_constraint
 from optim.search_space.design import far_half
 from optim.search_space.parameters import NumericalParameter
+from optim.search_space.unit_cube import UnitCubeMap, UnsupportedSpaceError
 
 __all__ = ["BotorchConstraint", "SearchSpace"]
 
@@ -74,6 +74,8 @@ class SearchSpace:
             return A, b
 
         (A_ge, b_ge), (A_eq, b_eq) = rows(ineq), rows(eq)
+        from scipy.optimize import linprog
+
         result = linprog(np.zeros(self.dim), A_ub=-A_ge if len(b_ge) else None,
                          b_ub=-b_ge if len(b_ge) else None,
                          A_eq=A_eq if len(b_eq) else None, b_eq=b_eq if len(b_eq) else None,
@@ -135,6 +137,17 @@ class SearchSpace:
             coef = torch.tensor([c.coefficients[n] for n in names], **tkwargs)
             (eq if c.is_equality else ineq).append((idx, coef, float(c.rhs)))
         return (ineq or None), (eq or None)
+
+    @cached_property
+    def unit_cube(self) -> UnitCubeMap | None:
+        """The unit cube mapped onto the feasible region (``None`` where the
+        constraints do not reduce to a few intervals; optimizers then fall back to
+        constrained SLSQP). See :mod:`optim.search_space.unit_cube`."""
+        ineq, eq = self.botorch_constraints(dtype=torch.float64)
+        try:
+            return UnitCubeMap(self.bounds(dtype=torch.float64), ineq, eq)
+        except UnsupportedSpaceError:
+            return None
 
     # ------------------------------------------------------------- conversions
     def encode(self, frame: pd.DataFrame, **tkwargs) -> Tensor:
@@ -221,6 +234,8 @@ class SearchSpace:
         pool_u = ((pool - bounds[0]) / width).cpu().numpy()
         if existing is not None and len(existing):
             pool_u = pool_u[far_half(pool_u, ((existing - bounds[0]) / width).cpu().numpy())]
+        from sklearn.cluster import KMeans
+
         kmeans = KMeans(n_clusters=n, n_init=4, random_state=seed).fit(pool_u)
         centres = torch.as_tensor(kmeans.cluster_centers_, **tkwargs)
         X = bounds[0] + centres * width
