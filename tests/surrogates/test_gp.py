@@ -112,3 +112,35 @@ def test_closed_form_loo_equals_explicit_leave_one_out():
         mean_i = mu * std + model.outcome_transform.means.squeeze()
         torch.testing.assert_close(mean[i], mean_i.squeeze(), rtol=1e-8, atol=1e-8)
         torch.testing.assert_close(sd[i], (var.sqrt() * std).squeeze(), rtol=1e-8, atol=1e-8)
+
+
+def test_many_rows_learn_hyperparameters_on_a_subset_and_condition_on_all():
+    gen = torch.Generator().manual_seed(0)
+    X = torch.rand(60, 3, generator=gen, **TK) * torch.tensor([1.0, 10.0, 100.0], **TK)
+    Y = (X[:, :1] - 0.5) ** 2 + torch.sin(X[:, 1:2])
+    _, _, bounds = _data()
+    model = GPSurrogate(fit_rows=20).fit(X, Y, bounds)
+    # conditioned on every row ...
+    assert model.train_inputs[0].shape[-2] == 60
+    # ... with the hyperparameters of an exact fit on the documented subset
+    rows = torch.randperm(60, generator=torch.Generator().manual_seed(60))[:20]
+    subset = GPSurrogate(fit_rows=None).fit(X[rows], Y[rows], bounds)
+    torch.testing.assert_close(model.covar_module.lengthscale,
+                               subset.covar_module.lengthscale, rtol=1e-12, atol=0)
+    torch.testing.assert_close(model.likelihood.noise, subset.likelihood.noise,
+                               rtol=1e-12, atol=0)
+    # the full data's standardization, not the subset's
+    torch.testing.assert_close(model.outcome_transform.means.squeeze(), Y.mean(),
+                               rtol=1e-12, atol=0)
+    # at or below fit_rows: the exact fit, unchanged
+    exact = GPSurrogate(fit_rows=None).fit(X, Y, bounds)
+    same = GPSurrogate(fit_rows=60).fit(X, Y, bounds)
+    torch.testing.assert_close(same.covar_module.lengthscale, exact.covar_module.lengthscale,
+                               rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("value", [5, 2.5, True, "300"])
+def test_bad_fit_rows_is_a_settings_error(value):
+    with pytest.raises(SurrogateSettingsError, match="fit_rows") as err:
+        GPSurrogate(fit_rows=value)
+    assert err.value.field == "fit_rows"
