@@ -31,7 +31,6 @@ from optim.config.parse import resolve_threads
 from optim.exceptions import ConfigError, LabError, TrackingWarning
 from optim.ledger import Ledger
 from optim.metrics import best_measured, measured_hypervolume
-from optim.plots import round_figures
 from optim.report import describe_round
 from optim.rounds import RoundResult, decide, plan_round, record_results
 from optim.settings import CampaignSettings
@@ -290,8 +289,11 @@ class Campaign:
 
     def _log_round(self, result: RoundResult, from_ui: dict[str, str]) -> None:
         self.tracker.mark_decisions(self.name, from_ui)
-        figures = round_figures(result, self._settings) if self.tracker.records_artifacts \
-            else {}
+        figures: dict = {}
+        if self.tracker.records_artifacts:
+            from optim.plots import round_figures  # matplotlib: only when figures are drawn
+
+            figures = round_figures(result, self._settings)
         self.tracker.log_round(result, self.config, describe_round(result, self._settings),
                                figures)
 

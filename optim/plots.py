@@ -2,6 +2,9 @@
 
 Object-oriented matplotlib (``Figure``, no pyplot state), so plotting works headless
 and in threads. Every axis carries the quantity and its physical unit.
+
+It imports matplotlib (about 0.5 s): callers import it where they draw, not at the top
+of a module that every command imports.
 """
 
 from __future__ import annotations

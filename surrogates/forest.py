@@ -18,8 +18,6 @@ import torch
 from botorch.models.ensemble import EnsembleModel
 from botorch.posteriors.ensemble import EnsemblePosterior
 from botorch.sampling.index_sampler import IndexSampler
-from sklearn.base import clone
-from sklearn.ensemble import ExtraTreesRegressor, RandomForestRegressor
 from torch import Tensor
 
 from surrogates.base import validate_training_data
@@ -27,7 +25,7 @@ from surrogates.exceptions import SurrogateSettingsError
 
 __all__ = ["ForestModel", "ForestSurrogate", "MemberSampler"]
 
-KINDS = {"random_forest": RandomForestRegressor, "extra_trees": ExtraTreesRegressor}
+KINDS = {"random_forest": "RandomForestRegressor", "extra_trees": "ExtraTreesRegressor"}
 
 
 class ForestModel(EnsembleModel):
@@ -66,6 +64,8 @@ class ForestModel(EnsembleModel):
         """The same forest settings fitted without training row ``index`` (model checks)."""
         keep = torch.arange(self.train_X.shape[0]) != index
         X, Y = self.train_X[keep], self.train_Y[keep]
+        from sklearn.base import clone
+
         forest = clone(self.forest)
         forest.fit(self._scale(X), Y.squeeze(-1).cpu().numpy())
         return ForestModel(forest, self.bounds, X, Y)
@@ -152,7 +152,9 @@ class ForestSurrogate:
         seed = self.random_state
         if seed is None:
             seed = int(torch.randint(2**31 - 1, (1,)))
-        forest = KINDS[self.kind](
+        import sklearn.ensemble
+
+        forest = getattr(sklearn.ensemble, KINDS[self.kind])(
             n_estimators=self.n_estimators, min_samples_leaf=self.min_samples_leaf,
             max_features=float(self.max_features), random_state=seed, n_jobs=1,
         )

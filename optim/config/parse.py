@@ -279,7 +279,8 @@ def resolve_threads(value: object) -> int | None:
 
 
 def tracker_from_config(tracking: Mapping) -> Tracker:
-    """The configured tracker (it connects, and creates a store, only when used).
+    """The configured tracker (it imports mlflow, connects and creates a store only when
+    first used).
 
     Raises:
         ConfigError: An unknown ``tracking.kind``.

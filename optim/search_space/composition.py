@@ -11,8 +11,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from pymatgen.core import Composition, Element
-
 from optim.exceptions import ConfigError
 from optim.search_space.parameters import is_finite_number
 
@@ -51,6 +49,8 @@ def parse_mixture_formula(formula: str) -> tuple[Precursor, ...]:
         ConfigError: A term is not a formula pymatgen can parse, or a precursor repeats
             (``key="formula"``).
     """
+    from pymatgen.core import Composition, Element  # imported when a formula is parsed
+
     if not isinstance(formula, str) or not formula.strip():
         raise ConfigError(
             f"value={formula!r} is empty. Fix: write the mixture like "

@@ -13,8 +13,6 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from pymatgen.core import Element
-
 from optim.exceptions import ConfigError
 from optim.search_space.composition import CompositionParameter
 from optim.search_space.parameters import is_finite_number
@@ -62,6 +60,8 @@ def _parse_ratio(text: str, key: str) -> tuple[list[str], list[str]]:
             f"ratio={text!r} is not of the form 'O/(Zr+Al)'. Fix: write "
             "element symbols joined by '+', numerator / denominator.", key=key, value=text)
     sides = [[s.strip() for s in g.split("+") if s.strip()] for g in match.groups()]
+    from pymatgen.core import Element
+
     for symbol in sides[0] + sides[1]:
         if not Element.is_valid_symbol(symbol):
             raise ConfigError(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from sklearn.cluster import KMeans
 from torch import Tensor
 
 __all__ = ["far_half", "pick_random", "pick_spread"]
@@ -34,6 +33,8 @@ def pick_spread(choices: Tensor, n: int, seed: int, bounds: Tensor,
         far = candidates[far_half(u, ((existing - bounds[0]) / width).cpu().numpy())]
         if len(far) >= n:
             candidates = far
+    from sklearn.cluster import KMeans
+
     kmeans = KMeans(n_clusters=n, n_init=4, random_state=seed).fit(u[candidates])
     picked: list[int] = []
     for centre in kmeans.cluster_centers_:

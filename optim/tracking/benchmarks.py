@@ -1,4 +1,7 @@
-"""Benchmark suites in mlflow: one parent run per suite, one child run per arm."""
+"""Benchmark suites in mlflow: one parent run per suite, one child run per arm.
+
+mlflow is imported when a suite is logged, not with this module.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +9,6 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-
-from mlflow.entities import Metric, Param
-from mlflow.tracking import MlflowClient
-from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
 __all__ = ["BenchmarkArm", "log_benchmark"]
 
@@ -36,6 +35,10 @@ def log_benchmark(uri: str, experiment: str, run_name: str, params: dict[str, st
                   arms: Sequence[BenchmarkArm]) -> str:
     """Log a suite: parameters, summary metrics and files on a parent run; each arm's
     curves on a child run. Returns the parent run's id."""
+    from mlflow.entities import Metric, Param
+    from mlflow.tracking import MlflowClient
+    from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
+
     client = MlflowClient(uri)
     exp = client.get_experiment_by_name(experiment)
     exp_id = exp.experiment_id if exp else client.create_experiment(experiment)

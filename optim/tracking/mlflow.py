@@ -6,6 +6,9 @@ tag ``ledger_id``; measured values recorded later are logged onto them, and revi
 
 Decisions are events: a ``decision`` tag is applied once, then marked with
 ``decision_applied``, so a later hand edit of the ledger is not overridden by an old tag.
+
+mlflow itself (about 1 s to import) is imported on the tracker's first use of the store,
+not with this module: ``tracking=none``, and commands that never reach the store, skip it.
 """
 
 from __future__ import annotations
@@ -17,13 +20,11 @@ import tempfile
 import time
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
-import mlflow
 import pandas as pd
 from filelock import FileLock
-from mlflow.entities import Metric, Param, RunTag
-from mlflow.tracking import MlflowClient
 
 from optim.exceptions import TrackingError
 from optim.metrics import loo_scores
@@ -31,6 +32,9 @@ from optim.rounds import RoundResult
 from optim.strategies import StrategyLabel
 from optim.ui import HOST, PORT
 from optim.ui import command as ui_command
+
+if TYPE_CHECKING:
+    from mlflow.tracking import MlflowClient
 
 __all__ = ["MlflowTracker"]
 
@@ -86,6 +90,8 @@ class MlflowTracker:
         mlflow reads its HTTP retry settings from the environment only: they are set
         here, on first use, unless the user set them.
         """
+        from mlflow.tracking import MlflowClient
+
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", str(self.http_max_retries))
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", str(self.http_timeout_s))
         if urlparse(self.uri).scheme != "sqlite":
@@ -146,6 +152,9 @@ class MlflowTracker:
 
     def _log_round_run(self, exp_id: str, result: RoundResult, config: dict,
                        description: str, figures: dict) -> None:
+        import mlflow
+        from mlflow.entities import Metric, Param
+
         start_ms = int((time.time() - result.metrics.get("round_s", 0.0)) * 1000)
         run = self.client.create_run(
             exp_id, run_name=f"round-{result.round:03d}", start_time=start_ms,
@@ -179,6 +188,8 @@ class MlflowTracker:
             self.client.set_terminated(rid, status)
 
     def _log_children(self, exp_id: str, parent: str, result: RoundResult) -> None:
+        from mlflow.entities import Metric, Param
+
         for rec in result.batch.to_dict("records"):
             child = self.client.create_run(
                 exp_id, run_name=rec["id"],
@@ -238,6 +249,8 @@ class MlflowTracker:
         exp_id = self._experiment_id(campaign, create=False)
         if exp_id is None:
             return 0
+        from mlflow.entities import Metric, RunTag
+
         by_id = {r.data.tags.get("ledger_id"): r for r in self._runs(exp_id, "proposal")}
         updated = 0
         for rec in ledger.to_dict("records"):
@@ -273,6 +286,8 @@ class MlflowTracker:
         exp_id = self._experiment_id(campaign, create=False) if self._store_exists() else None
         if exp_id is None or not decisions:
             return
+        from mlflow.entities import RunTag
+
         for run in self._runs(exp_id, "proposal"):
             ident = run.data.tags.get("ledger_id")
             if ident in decisions:
