@@ -66,12 +66,15 @@ def _results(frame: pd.DataFrame, seed: int) -> pd.DataFrame:
     })
 
 
-def measured_ledger(runs: Path, n: int, seed: int) -> Path:
-    """A campaign folder whose ledger holds ``n`` measured rows; returns the ledger."""
+def measured_ledger(runs: Path, n: int, seed: int, tracked: bool = False) -> Path:
+    """A campaign folder whose ledger holds ``n`` measured rows; returns the ledger.
+    ``tracked``: logged to the campaign's mlflow store as it goes, as a campaign run
+    with the default tracking would be."""
     from optim.campaign import Campaign
 
+    base = ["batch_size=4"] if tracked else BASE
     campaign = Campaign.from_config("oxychloride", [
-        *BASE, f"paths.runs={runs}", f"initial_design.n={n}",
+        *base, f"paths.runs={runs}", f"initial_design.n={n}",
         "+initial_design.method=random", f"seed={seed}"])
     campaign.propose()
     campaign.record(_results(campaign.ledger, seed))
@@ -150,10 +153,11 @@ def _child_cpu(cmd: list[str], env: dict) -> tuple[float, float]:
 
 
 def commands(n: int = 100, seed: int = 0) -> list[tuple[str, float, float]]:
-    """CPU and wall seconds of the CLI: imports alone, a round without and with mlflow."""
+    """CPU and wall seconds of the CLI: imports alone, a round without and with mlflow
+    (the store exists and holds the earlier rounds, as in a running campaign)."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     runs = Path(tempfile.mkdtemp(prefix="bench-cmd-"))
-    ledger = measured_ledger(runs, n, seed)
+    ledger = measured_ledger(runs, n, seed, tracked=True)
     snapshot = ledger.read_bytes()
     cli = [sys.executable, "-m", "optim", "campaign=oxychloride", f"paths.runs={runs}",
            f"seed={seed}"]
@@ -215,6 +219,7 @@ def main() -> None:
     parser.add_argument("--before-max-n", type=int, default=300,
                         help="largest n at which 'before' runs (it is slow)")
     parser.add_argument("--no-commands", action="store_true")
+    parser.add_argument("--commands-only", action="store_true")
     parser.add_argument("--worker", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     seeds = list(range(args.seeds))
@@ -230,7 +235,7 @@ def main() -> None:
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, one torch thread; "
           f"n={args.n}, seeds {seeds}")
     results = []
-    for n in args.n:
+    for n in [] if args.commands_only else args.n:
         variants = [v for v in args.variants if v != "before" or n <= args.before_max_n]
         proc = subprocess.run([sys.executable, "-m", "optim.benchmarks.round_time",
                                "--worker", str(n), "--seeds", str(args.seeds),
@@ -241,7 +246,8 @@ def main() -> None:
             raise SystemExit(f"worker n={n} failed:\n{proc.stdout}\n{proc.stderr}")
         results.append(json.loads(proc.stdout.strip().splitlines()[-1]))
         print(f"  n={n} done", flush=True)
-    report(results)
+    if results:
+        report(results)
     if not args.no_commands:
         print("\nThe whole command at n=100 (child-process CPU seconds, user + system; wall)")
         for label, cpu, wall in commands():
