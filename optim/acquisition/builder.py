@@ -342,8 +342,9 @@ def _build(ctx: AcquisitionContext, spec: AcquisitionSpec,
                                                    ctx.X_pending, ctx.seed)
     tkwargs = ctx.tkwargs
     signs = torch.tensor([t.sign for t in targets], **tkwargs)
-    sampler = _sampler(model, X_baseline, torch.Size([spec.mc_samples]), seed)
+    shape = torch.Size([spec.mc_samples])
     if len(targets) == 1:
+        sampler = _sampler(model, X_baseline, shape, seed)
         objective = GenericMCObjective(lambda Z, X=None: signs[0] * Z[..., 0])
         return qLogNoisyExpectedImprovement(
             model, X_baseline, sampler=sampler, objective=objective,
@@ -355,7 +356,7 @@ def _build(ctx: AcquisitionContext, spec: AcquisitionSpec,
         split = _learned_and_known(model)
         if split is not None:  # GPs sampled jointly, known targets computed from X
             model, objective = split[0], _KnownAppended(split[1], signs)
-            sampler = _sampler(model, X_baseline, torch.Size([spec.mc_samples]), seed)
+        sampler = _sampler(model, X_baseline, shape, seed)
         with fused_kernel():
             return BotorchQLogNEHVI(
                 model,
@@ -369,7 +370,8 @@ def _build(ctx: AcquisitionContext, spec: AcquisitionSpec,
             )
     if isinstance(spec, qLogNParEGO):
         return BotorchQLogNParEGO(
-            model, X_baseline, scalarization_weights=weights, sampler=sampler,
+            model, X_baseline, scalarization_weights=weights,
+            sampler=_sampler(model, X_baseline, shape, seed),
             objective=WeightedMCMultiOutputObjective(signs), X_pending=X_pending,
             prune_baseline=True, cache_root=False, incremental=False,
         )
