@@ -20,8 +20,9 @@ from omegaconf import DictConfig
 from optim.campaign import Campaign, LoopRound
 from optim.config import campaign_source
 from optim.config.compose import CONFIG_DIR, register_resolvers
+from optim.config.overrides import check_overrides
 from optim.exceptions import ConfigError, OptimError, OptimWarning
-from optim.report import format_batch, next_steps
+from optim.report import best_in_words, format_batch, loop_line, next_steps
 
 STEP_KEYS = ("campaign", "record", "approve", "reject", "rounds", "lab", "accept_changes")
 
@@ -111,13 +112,16 @@ def _closed_loop(campaign: Campaign, rounds: int, benchmark: bool) -> None:
               "predictive chemistry.")
 
     def progress(step: LoopRound) -> None:
-        best = ", ".join(f"{k} {v:.4g}" for k, v in step.best.items())
-        print(f"{label}[{step.index}/{step.rounds}] round {step.result.round}: "
-              f"{len(step.batch)} by {step.result.strategy}; {step.n_failed} failed; "
-              f"measured hypervolume {step.hypervolume:.4g}; best {best} "
-              f"({step.result.metrics['round_s']:.1f} s)", flush=True)
+        print(loop_line(step, label), flush=True)
 
     campaign.run(rounds=rounds, on_round=progress)
+    if campaign.stopped:
+        print(f"{label}The loop {campaign.stopped}")
+    ledger = campaign.ledger
+    done = int(ledger["status"].isin(["measured", "failed"]).sum())
+    print(f"{label}Summary: {done} experiment(s) run, "
+          f"{int((ledger['status'] == 'failed').sum())} failed; "
+          f"{best_in_words(ledger, campaign.settings)}.")
     if campaign.resumed:
         print(f"Resumed {len(campaign.resumed)} proposal(s) an earlier run left unmeasured "
               f"({campaign.resumed[0]} ...): measured and recorded first.")
@@ -173,9 +177,39 @@ def main(cfg: DictConfig) -> None:
         sys.exit(2)
 
 
+def _check_command_line(argv: list[str]) -> None:
+    """Refuse a misspelled key or an unknown campaign/option before Hydra composes
+    (Hydra would report ``campain=`` as a missing campaign, and an unknown option with
+    its search-path dump).
+
+    Raises:
+        ConfigError: The override, the closest name and the fix.
+    """
+    from hydra._internal.utils import get_args_parser  # Hydra's own command-line parser
+
+    try:
+        args, _ = get_args_parser().parse_known_args(argv)
+    except SystemExit:  # Hydra reports a malformed command line itself
+        return
+    if (args.help or args.hydra_help or args.info or args.shell_completion
+            or args.config_path or args.config_name):
+        return
+    if args.config_dir is not None and not Path(args.config_dir).expanduser().is_dir():
+        raise ConfigError(f"--config-dir {args.config_dir}: not a folder. Fix: give the "
+                          "folder that holds your campaign/<name>.yaml (and lab/, ...).",
+                          key="config_dir", value=args.config_dir)
+    check_overrides(args.overrides, CONFIG_DIR, args.config_dir)
+
+
 def run() -> None:
-    """``python -m optim``: refuse a ``paths.runs`` that is a file before Hydra tries to
-    create its run folder inside it, then run :func:`main`."""
+    """``python -m optim``: refuse a misspelled override, an unknown campaign, and a
+    ``paths.runs`` that is a file (before Hydra tries to create its run folder inside
+    it), then run :func:`main`."""
+    try:
+        _check_command_line(sys.argv[1:])
+    except ConfigError as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)
     for arg in sys.argv[1:]:
         name, _, value = arg.partition("=")
         if name.lstrip("+") == "paths.runs" and Path(value).expanduser().is_file():

@@ -28,7 +28,7 @@ import torch
 
 from optim.config import build, campaign_source, compose
 from optim.config.parse import resolve_threads
-from optim.exceptions import ConfigError, LabError, TrackingWarning
+from optim.exceptions import ConfigError, LabError, PoolExhaustedError, TrackingWarning
 from optim.ledger import Ledger
 from optim.metrics import best_measured, measured_hypervolume
 from optim.report import describe_round
@@ -111,6 +111,7 @@ class Campaign:
         self.config = config or {}
         self.tracking_ok = True
         self.resumed: list[str] = []
+        self.stopped: str | None = None
 
     # ------------------------------------------------------------ construction
     @classmethod
@@ -168,7 +169,7 @@ class Campaign:
             from_ui: dict[str, str] = {}
             self._track(lambda: from_ui.update(self.tracker.decisions(self.name)))
             result = plan_round(self._settings, from_ui)
-            self._track(lambda: self._log_round(result, from_ui))
+            self._track(lambda: self._log_round(result))
         return result
 
     def record(self, results: str | Path | pd.DataFrame, source: str | None = None,
@@ -222,7 +223,9 @@ class Campaign:
             on_round: Called after each round is recorded.
 
         Proposals an earlier loop left unmeasured (it crashed, or the lab failed) are
-        sent to the lab first; their ids are in ``self.resumed``.
+        sent to the lab first; their ids are in ``self.resumed``. A pool campaign whose
+        every candidate is in the ledger ends the loop early, with the reason in
+        ``self.stopped`` (``None`` when every round ran).
 
         Raises:
             ConfigError: No lab, or a bad ``rounds``.
@@ -241,8 +244,13 @@ class Campaign:
         name = self.lab_name if lab is self.lab else _lab_name(lab)
         self.resumed = self._resume(lab, name)
         results = []
+        self.stopped = None
         for k in range(1, rounds + 1):
-            result = self.propose()
+            try:
+                result = self.propose()
+            except PoolExhaustedError as err:  # everything the lab has is measured
+                self.stopped = f"stopped after {k - 1} of {rounds} round(s): {err}"
+                break
             measured = self._measure(lab, name, result)
             _, ledger = self._record(measured, f"lab {name}, round {result.round}")
             results.append(result)
@@ -287,8 +295,8 @@ class Campaign:
                            "DataFrame with 'id' and target columns.")
         return measured
 
-    def _log_round(self, result: RoundResult, from_ui: dict[str, str]) -> None:
-        self.tracker.mark_decisions(self.name, from_ui)
+    def _log_round(self, result: RoundResult) -> None:
+        self.tracker.mark_decisions(self.name, result.decisions)
         figures: dict = {}
         if self.tracker.records_artifacts:
             from optim.plots import round_figures  # matplotlib: only when figures are drawn

@@ -23,6 +23,7 @@ __all__ = [
     "LedgerWarning",
     "OptimError",
     "OptimWarning",
+    "PoolExhaustedError",
     "ProposalError",
     "TrackingError",
     "TrackingWarning",
@@ -78,6 +79,10 @@ class TrackingError(OptimError):
 
 class ProposalError(OptimError):
     """No proposal satisfying every bound and constraint could be made."""
+
+
+class PoolExhaustedError(ProposalError):
+    """Every candidate of a pool campaign is already in the ledger."""
 
 
 class OptimWarning(UserWarning):

@@ -36,11 +36,13 @@ from optim.exceptions import LedgerError, LedgerLockedError, LedgerWarning, wher
 from optim.objectives import Objectives
 from optim.search_space import SearchSpace
 
-__all__ = ["Ledger", "LedgerSchema", "LedgerWarning", "STATUSES", "SOURCES"]
+__all__ = ["DECISIONS", "Ledger", "LedgerSchema", "LedgerWarning", "STATUSES", "SOURCES"]
 
 STATUSES = ("proposed", "approved", "rejected", "measured", "failed")
 SOURCES = ("initial", "bo", "random", "manual", "literature")
 PENDING = ("proposed", "approved")
+DECISIONS = {"approve": "approved", "approved": "approved",
+             "reject": "rejected", "rejected": "rejected"}  # a reviewer's word: the status
 
 
 def now() -> str:
@@ -549,8 +551,7 @@ class Ledger:
         changed, ignored = [], []
         for ident, raw in decisions.items():
             value = str(raw).strip().lower()
-            status = {"approve": "approved", "approved": "approved",
-                      "reject": "rejected", "rejected": "rejected"}.get(value)
+            status = DECISIONS.get(value)
             problem = None
             if ident not in index:
                 problem = f"{ident!r} is not an id in the ledger {self.path}"

@@ -23,7 +23,7 @@ from optim.objectives import Objectives, Target
 from optim.settings import CampaignSettings
 from surrogates import loo_predictions
 
-__all__ = ["LooCheck", "best_measured", "known_values", "loo_checks", "loo_scores",
+__all__ = ["LooCheck", "best_measured", "best_samples", "known_values", "loo_checks", "loo_scores",
            "measured_hypervolume"]
 
 
@@ -44,12 +44,20 @@ def known_values(frame: pd.DataFrame, settings: CampaignSettings) -> pd.DataFram
 def best_measured(frame: pd.DataFrame, objectives: Objectives) -> dict[str, float]:
     """The best value per measured target over rows with status ``measured`` (values
     on failed rows do not count); targets without a value are left out."""
+    return {name: value for name, (value, _) in best_samples(frame, objectives).items()}
+
+
+def best_samples(frame: pd.DataFrame, objectives: Objectives,
+                 ) -> dict[str, tuple[float, str]]:
+    """The best value per measured target and the id of the row holding it (the first
+    such row), over rows with status ``measured``; targets without a value left out."""
     ok = frame[frame["status"] == "measured"]
     best = {}
     for t in objectives.measured:
         values = ok[t.name].dropna()
         if len(values):
-            best[t.name] = float(values.max() if t.sign > 0 else values.min())
+            k = values.idxmax() if t.sign > 0 else values.idxmin()
+            best[t.name] = (float(values[k]), str(ok.at[k, "id"]))
     return best
 
 

@@ -7,12 +7,13 @@ import math
 import numpy as np
 import pandas as pd
 
-from optim.metrics import best_measured
+from optim.metrics import best_measured, best_samples, measured_hypervolume
 from optim.objectives import Target
 from optim.rounds import RoundResult
 from optim.settings import CampaignSettings
 
-__all__ = ["describe_round", "format_batch", "model_check_line", "next_steps"]
+__all__ = ["best_in_words", "describe_round", "format_batch", "loop_line", "model_check_line",
+           "next_steps"]
 
 
 def _fmt(value: float) -> str:
@@ -63,19 +64,26 @@ def format_batch(result: RoundResult, settings: CampaignSettings) -> str:
               f"proposal(s) by {result.strategy}\n(round seed {result.seed}, "
               f"fit {result.metrics['fit_s']:.1f} s, propose {result.metrics['propose_s']:.1f} s, "
               f"round {result.metrics['round_s']:.1f} s)")
-    lines = [header, "", table.to_string(index=False)]
+    # reviewers' decisions come first: they changed the ledger before this batch was
+    # planned; one that could not apply (a typo in an id or value) is a warning
+    decided = [n for n in result.notes if _is_decision(n)]
+    lines = [header, *(f"{'WARNING' if n.startswith('ignored') else 'decisions'}: {n}"
+                       for n in decided), "", table.to_string(index=False)]
     legend = _legend(batch, settings)
     if legend:
         lines.append(legend)
     check = model_check_line(result)
     if check:
         lines.append(check)
-    if result.notes:
-        # a reviewer's decision that could not apply (typo in an id or value) must be
-        # seen: it is a warning, the rest are notes
-        lines += [""] + [f"{'WARNING' if n.startswith('ignored') else 'note'}: {n}"
-                         for n in result.notes]
+    rest = [n for n in result.notes if not _is_decision(n)]
+    if rest:
+        lines += [""] + [f"note: {n}" for n in rest]
     return "\n".join(lines)
+
+
+def _is_decision(note: str) -> bool:
+    """A note about reviewers' decisions (applied, or ignored with the reason)."""
+    return note.startswith(("applied reviewers' decisions", "ignored"))
 
 
 def model_check_line(result: RoundResult) -> str | None:
@@ -125,6 +133,7 @@ def describe_round(result: RoundResult, settings: CampaignSettings) -> str:
         what = result.strategy.improves
         lines.append(f"Expected {what} improvement of the batch: {ei:.3g} (model scale: "
                      "log10 for log-modelled targets; reference point = thresholds).")
+    lines += [f"Decisions: {n}" for n in result.notes if _is_decision(n)]
     best = best_measured(ledger, settings.objectives)
     legend = _legend(batch, settings)
     if legend:
@@ -139,21 +148,69 @@ def describe_round(result: RoundResult, settings: CampaignSettings) -> str:
             f"{t.name} {_prediction(t, rec[f'pred_{t.name}_mean'], rec[f'pred_{t.name}_sd'])}"
             for t in settings.objectives.targets
             if math.isfinite(rec[f"pred_{t.name}_mean"]))
-        why = (f"predicted beyond the best measured {', '.join(beyond)}" if beyond else
-               "fills the trade-off between measured points (or explores where the model "
-               "is unsure)")
-        lines.append(f"- `{rec['id']}`: {preds}; {why}.")
+        lines.append(f"- `{rec['id']}`: {preds}; {_reason(rec, beyond, ledger, settings)}.")
         if beyond:
             aims[rec["id"]] = beyond
-    if best:
+    samples = best_samples(ledger, settings.objectives)
+    if samples:
         lines.append("Best measured so far: " + ", ".join(
-            f"{k} {_fmt(v)}" for k, v in best.items()) + ".")
+            f"{k} {_fmt(v)} (`{ident}`)" for k, (v, ident) in samples.items()) + ".")
     lines += _aims_in_words(aims)
-    lines += [f"Note: {n}" for n in result.notes]
+    lines += [f"Note: {n}" for n in result.notes if not _is_decision(n)]
     lines.append("Review: compare the child runs (one per proposal) and set the tag "
                  "`decision` to `approve` or `reject` on a proposal's run; the next round "
                  "reads it into the ledger.")
     return "\n\n".join(lines)
+
+
+def _spread(target: Target, mean: float, sd: float, measured: pd.Series) -> float:
+    """How unsure a prediction is, on one scale for every target: the 68 % interval's
+    width as a fraction of the measured values' spread (in decades for log10 targets)."""
+    _, lo, hi = (float(v) for v in target.interval(mean, sd))
+    values = measured.dropna().to_numpy(float)
+    if target.transform == "log10":
+        lo, hi = math.log10(max(lo, 1e-300)), math.log10(max(hi, 1e-300))
+        values = np.log10(values[values > 0])
+    span = float(np.ptp(values)) if len(values) > 1 else 0.0
+    return (hi - lo) / span if span > 0 else math.nan
+
+
+def _nearest(rec: dict, ledger: pd.DataFrame, settings: CampaignSettings) -> str | None:
+    """The closest measured sample in scaled inputs, and the input differing most."""
+    names = settings.space.names
+    rows = ledger[ledger["status"] == "measured"]
+    if rows.empty or any(n not in rows for n in names):
+        return None
+    bounds = settings.space.physical_bounds
+    lo = np.array([bounds[n][0] for n in names], float)
+    hi = np.array([bounds[n][1] for n in names], float)
+    width = np.where(hi > lo, hi - lo, 1.0)
+    diff = (rows[names].to_numpy(float) - np.array([rec[n] for n in names], float)) / width
+    k = int(np.argmax(-np.abs(diff).max(axis=1)))
+    j = int(np.argmax(np.abs(diff[k])))
+    near = rows.iloc[k]
+    return (f"closest measured sample `{near['id']}` (differs most in {names[j]}: "
+            f"{_fmt(rec[names[j]])} vs {_fmt(near[names[j]])})")
+
+
+def _reason(rec: dict, beyond: tuple[str, ...], ledger: pd.DataFrame,
+            settings: CampaignSettings) -> str:
+    """Why this proposal, in words of its own: where it is predicted beyond the best,
+    or whether it explores (wide interval) or refines (narrow) near which sample."""
+    near = _nearest(rec, ledger, settings)
+    spreads = {t.name: _spread(t, rec[f"pred_{t.name}_mean"], rec[f"pred_{t.name}_sd"],
+                               ledger[t.name])
+               for t in settings.objectives.measured if t.name in ledger
+               and math.isfinite(rec[f"pred_{t.name}_mean"])}
+    unsure = [name for name, v in spreads.items() if math.isfinite(v) and v > 0.5]
+    if beyond:
+        why = f"predicted beyond the best measured {', '.join(beyond)}"
+    elif unsure:
+        why = (f"explores where the model is unsure ({', '.join(unsure)}: 68 % interval "
+               "wider than half the measured range)")
+    else:
+        why = "fills the trade-off between measured points"
+    return f"{why}; {near}" if near else why
 
 
 def _and(names: tuple[str, ...] | list[str]) -> str:
@@ -179,3 +236,37 @@ def _aims_in_words(aims: dict[str, tuple[str, ...]]) -> list[str]:
         lines.append("The batch trades " + " against ".join(
             f"{_and(names)} ({', '.join(groups[names])})" for names in kept) + ".")
     return lines
+
+
+def best_in_words(ledger: pd.DataFrame, settings: CampaignSettings) -> str:
+    """The best measured value per target with its sample id and, while no sample
+    reaches a target's threshold, the threshold still to beat; the hypervolume only
+    for several objectives (0 until a sample beats every threshold)."""
+    objectives = settings.objectives
+    best = best_samples(ledger, objectives)
+    parts = []
+    for t in objectives.measured:
+        if t.name not in best:
+            parts.append(f"{t.name} not measured yet")
+            continue
+        value, ident = best[t.name]
+        unit = f" {t.unit}" if t.unit else ""
+        beaten = t.sign * (value - t.threshold) > 0
+        parts.append(f"{t.name} {_fmt(value)}{unit} ({ident}"
+                     + ("" if beaten else f"; threshold {_fmt(t.threshold)} still to beat")
+                     + ")")
+    text = "best " + ", ".join(parts)
+    if len(objectives.targets) > 1:
+        hv = measured_hypervolume(ledger, settings)
+        text += (f"; measured hypervolume {hv:.4g}" if hv > 0 else
+                 "; hypervolume 0 (no sample beats every threshold yet)")
+    return text
+
+
+def loop_line(step, label: str = "") -> str:
+    """One progress line of a closed loop (``step``: an ``optim.campaign.LoopRound``)."""
+    result = step.result
+    return (f"{label}[{step.index}/{step.rounds}] round {result.round}: "
+            f"{len(step.batch)} by {result.strategy}; {step.n_failed} failed; "
+            f"{best_in_words(step.ledger, step.settings)} "
+            f"({result.metrics['round_s']:.1f} s)")

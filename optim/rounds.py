@@ -19,7 +19,7 @@ import torch
 from botorch.models.model import Model
 
 from optim.fitting import predict
-from optim.ledger import Ledger, now
+from optim.ledger import DECISIONS, Ledger, now
 from optim.metrics import LooCheck, best_measured, loo_checks, measured_hypervolume
 from optim.objectives import Target
 from optim.settings import CampaignSettings
@@ -50,6 +50,8 @@ class RoundResult:
         targets: Measured-target columns.
         model: The fitted models (model-based rounds).
         model_targets: The modelled targets, in model-output order.
+        decisions: Reviewers' decisions from the tracking UI that this round read and
+            understood (id to value), to be marked as applied there.
     """
 
     campaign: str
@@ -65,6 +67,7 @@ class RoundResult:
     targets: list[str]
     model: Model | None = None
     model_targets: list[Target] = field(default_factory=list)
+    decisions: dict[str, str] = field(default_factory=dict)
 
     @cached_property
     def model_check(self) -> list[LooCheck]:
@@ -77,15 +80,28 @@ def round_seed(seed: int, round_number: int) -> int:
     return (seed * 1_000_003 + round_number) % (2**31 - 1)
 
 
-def _decision_notes(ledger: Ledger, decisions: dict[str, str] | None) -> list[str]:
-    """Apply reviewers' decisions from the tracking UI; what could not apply is a note."""
+def _decision_notes(ledger: Ledger, decisions: dict[str, str] | None,
+                    ) -> tuple[list[str], dict[str, str]]:
+    """Apply reviewers' decisions from the tracking UI.
+
+    Returns:
+        Notes (which id was approved and which rejected; what could not apply), and
+        the decisions that were understood (a known id and a valid value), which the
+        tracker may mark as applied: a typo stays unapplied, so it is reported again
+        and its correction is read.
+    """
     if not decisions:
-        return []
+        return [], {}
     changed, notes = ledger.apply_decisions(decisions, "mlflow tag 'decision':",
                                             strict=False)
     if changed:
-        notes.append(f"applied reviewers' decisions from mlflow to {', '.join(changed)}")
-    return notes
+        status = dict(zip(ledger.frame["id"], ledger.frame["status"], strict=True))
+        notes.insert(0, "applied reviewers' decisions from mlflow to " + ", ".join(
+            f"{ident} ({status[ident]})" for ident in changed))
+    known = set(ledger.frame["id"])
+    understood = {ident: value for ident, value in decisions.items() if ident in known
+                  and str(value).strip().lower() in DECISIONS}
+    return notes, understood
 
 
 def _batch(settings: CampaignSettings, ledger: Ledger, rnd: int,
@@ -142,7 +158,7 @@ def plan_round(settings: CampaignSettings,
     with Ledger.transaction(settings.ledger_path, settings.schema,
                             accept=settings.accept_changes) as ledger, \
             torch.random.fork_rng(devices=devices):
-        notes = _decision_notes(ledger, decisions)
+        notes, understood = _decision_notes(ledger, decisions)
         rnd = ledger.next_round
         seed = round_seed(settings.seed, rnd)
         torch.manual_seed(seed)
@@ -159,7 +175,8 @@ def plan_round(settings: CampaignSettings,
     return RoundResult(settings.name, rnd, proposal.strategy, batch, ledger.frame.copy(),
                        settings.ledger_path, metrics, [*notes, *ctx.notes, *proposal.notes],
                        seed, settings.space.names, settings.schema.targets,
-                       fitted.model if fitted else None, fitted.targets if fitted else [])
+                       fitted.model if fitted else None, fitted.targets if fitted else [],
+                       understood)
 
 
 def record_results(settings: CampaignSettings, results: Path | pd.DataFrame,

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from torch import Tensor
 
 from optim.acquisition import AcquisitionContext, QuasiRandom, propose
-from optim.exceptions import ProposalError
+from optim.exceptions import PoolExhaustedError
 from optim.fitting import FittedModels, fit_models, has_enough_data
 from optim.ledger import Ledger
 from optim.search_space.design import pick_random, pick_spread
@@ -114,7 +114,7 @@ def round_context(settings: CampaignSettings, ledger: Ledger, seed: int) -> Roun
     """The round's context: pending rows, pool candidates and the batch size.
 
     Raises:
-        ProposalError: A pool campaign has no candidate left.
+        PoolExhaustedError: A pool campaign has no candidate left.
     """
     tk = settings.tkwargs
     frame = ledger.frame
@@ -125,7 +125,7 @@ def round_context(settings: CampaignSettings, ledger: Ledger, seed: int) -> Roun
     if settings.pool is not None:
         pool = settings.pool.available(settings.space, frame, **tk)
         if len(pool) == 0:
-            raise ProposalError(
+            raise PoolExhaustedError(
                 f"every candidate of the pool {settings.pool.path} "
                 f"({len(settings.pool.frame)} rows) is already in the ledger "
                 f"{settings.ledger_path}. Fix: add candidates to the pool file.")

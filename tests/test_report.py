@@ -107,7 +107,33 @@ def test_description_shows_medians_and_judges_by_them(settings):
     text = describe_round(_result(settings, {"oxy-0003": ((mean, sd), (85.0, 2.0))}),
                           settings)
     assert "conductivity_mS_cm 0.510 (0.139–1.87)" in text
-    assert "predicted beyond" not in text and "fills the trade-off" in text
+    assert "predicted beyond" not in text
+    # its 68 % interval spans 1.1 decades, more than half the measured 0.7 decades
+    assert "explores where the model is unsure (conductivity_mS_cm" in text
+
+
+def test_each_proposal_gets_its_own_reason_and_the_best_names_its_sample(settings):
+    result = _result(settings, {
+        "oxy-0003": (_lognormal(0.9, 0.05), (85.0, 0.5)),   # narrow, inside the front
+        "oxy-0004": (_lognormal(0.5, 1.3), (85.0, 0.5)),    # unsure conductivity
+        "oxy-0005": (_lognormal(2.0, 0.05), (85.0, 0.5)),   # beyond the best
+    })
+    inputs = {"Li2O": [0.5, 0.6], "ZrCl4": [0.2, 0.2], "AlCl3": [0.3, 0.2],
+              "anneal_temperature_C": [380.0, 200.0], "milling_time_h": [10.0, 10.0]}
+    for name, values in inputs.items():
+        result.ledger[name] = values
+    text = describe_round(result, settings)
+    reasons = {line.split("`")[1]: line for line in text.split("\n\n")
+               if line.startswith("- `")}
+    assert "fills the trade-off" in reasons["oxy-0003"]
+    assert "explores where the model is unsure" in reasons["oxy-0004"]
+    assert "predicted beyond the best measured conductivity_mS_cm" in reasons["oxy-0005"]
+    # every proposal sits at 200 degC, Li2O 0.5: oxy-0001 differs by 180 of the 295 degC
+    # range (scaled 0.61), oxy-0002 by 0.1 of Li2O's 0.45 (scaled 0.22): oxy-0002 is closer
+    assert all("closest measured sample `oxy-0002` (differs most in" in r
+               for r in reasons.values())
+    assert "Best measured so far: conductivity_mS_cm 1 (`oxy-0001`), retention_pct 90 " \
+           "(`oxy-0002`)." in text
 
 
 def test_one_proposal_improving_two_objectives_is_no_trade(settings):
