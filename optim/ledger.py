@@ -265,6 +265,7 @@ class Ledger:
         self.schema = schema
         self.frame = frame
         self._text = text  # the file as read (None: it did not exist)
+        self.promoted: list[str] = []  # ids a filled cell moved from proposed to measured
 
     @classmethod
     def load(cls, path: Path, schema: LedgerSchema,
@@ -289,7 +290,8 @@ class Ledger:
             return cls(path, schema, schema.empty())
         try:
             text = read_text(path, "ledger")
-            frame = parse_frame(read_table(path, "ledger", text), schema, str(path))
+            raw = read_table(path, "ledger", text)
+            frame = parse_frame(raw, schema, str(path))
         except LedgerError as err:
             if last is None:
                 raise
@@ -297,7 +299,13 @@ class Ledger:
                               f"last version this tool wrote: cp {last} {path})") from None
         if last is not None and last.read_text() != text:  # unchanged since written: fine
             _check_history(path, last, schema, frame, accept)
-        return cls(path, schema, frame, text)
+        ledger = cls(path, schema, frame, text)
+        if "status" in raw:  # a filled target cell makes a proposal measured
+            was = raw["status"].fillna("").astype(str).str.strip().to_numpy()
+            ledger.promoted = [str(i) for i, before, after in
+                               zip(frame["id"], was, frame["status"], strict=True)
+                               if before in PENDING and after == "measured"]
+        return ledger
 
     @staticmethod
     @contextmanager
@@ -386,6 +394,28 @@ class Ledger:
                 if i.startswith(prefix) and i[len(prefix):].isdigit()]
         start = max(used, default=0) + 1
         return [f"{prefix}{k:04d}" for k in range(start, start + n)]
+
+    def summary(self) -> str:
+        """What was read, in words: rows per status, measured rows still waiting for a
+        target, targets nobody measured yet, and proposals a filled cell promoted."""
+        f = self.frame
+        if f.empty:
+            return f"Read {self.path}: no experiments yet."
+        counts = f["status"].value_counts()
+        parts = [f"{int(counts[s])} {s}" for s in STATUSES if s in counts]
+        measured = f[f["status"] == "measured"]
+        waiting = {t: int(measured[t].isna().sum()) for t in self.schema.targets}
+        waits = [f"{n} waiting for {t}" for t, n in waiting.items() if 0 < n < len(measured)]
+        text = (f"Read {self.path}: {len(f)} experiment(s): {', '.join(parts)}"
+                + (f" ({'; '.join(waits)})" if waits else "") + ".")
+        never = [t for t in self.schema.targets if f.loc[f["status"] == "measured", t].isna().all()]
+        if never and len(measured):
+            text += f" Not measured on any row yet: {', '.join(never)}."
+        if self.promoted:
+            shown = ", ".join(self.promoted[:10]) + (" ..." if len(self.promoted) > 10 else "")
+            text += (f" A filled target cell moved {len(self.promoted)} row(s) from "
+                     f"proposed to measured: {shown}.")
+        return text
 
     # ---------------------------------------------------------------- updates
     def complete(self) -> None:

@@ -67,8 +67,9 @@ def format_batch(result: RoundResult, settings: CampaignSettings) -> str:
     # reviewers' decisions come first: they changed the ledger before this batch was
     # planned; one that could not apply (a typo in an id or value) is a warning
     decided = [n for n in result.notes if _is_decision(n)]
-    lines = [header, *(f"{'WARNING' if n.startswith('ignored') else 'decisions'}: {n}"
-                       for n in decided), "", table.to_string(index=False)]
+    lines = [*([result.read] if result.read else []), header,
+             *(f"{'WARNING' if n.startswith('ignored') else 'decisions'}: {n}"
+               for n in decided), "", table.to_string(index=False)]
     legend = _legend(batch, settings)
     if legend:
         lines.append(legend)

@@ -52,6 +52,7 @@ class RoundResult:
         model_targets: The modelled targets, in model-output order.
         decisions: Reviewers' decisions from the tracking UI that this round read and
             understood (id to value), to be marked as applied there.
+        read: What the round read from the ledger, in words (``Ledger.summary``).
     """
 
     campaign: str
@@ -68,6 +69,7 @@ class RoundResult:
     model: Model | None = None
     model_targets: list[Target] = field(default_factory=list)
     decisions: dict[str, str] = field(default_factory=dict)
+    read: str = ""
 
     @cached_property
     def model_check(self) -> list[LooCheck]:
@@ -158,6 +160,7 @@ def plan_round(settings: CampaignSettings,
     with Ledger.transaction(settings.ledger_path, settings.schema,
                             accept=settings.accept_changes) as ledger, \
             torch.random.fork_rng(devices=devices):
+        read = ledger.summary()
         notes, understood = _decision_notes(ledger, decisions)
         rnd = ledger.next_round
         seed = round_seed(settings.seed, rnd)
@@ -176,7 +179,7 @@ def plan_round(settings: CampaignSettings,
                        settings.ledger_path, metrics, [*notes, *ctx.notes, *proposal.notes],
                        seed, settings.space.names, settings.schema.targets,
                        fitted.model if fitted else None, fitted.targets if fitted else [],
-                       understood)
+                       understood, read)
 
 
 def record_results(settings: CampaignSettings, results: Path | pd.DataFrame,

@@ -236,3 +236,26 @@ def test_decisions_from_ui_are_reported_not_raised(planned, tmp_path):
     assert changed == ["oxy-0003"]
     assert any("oxy-0001 is already measured" in m for m in ignored)
     assert any("'nope'" in m for m in ignored)
+
+
+def test_summary_says_what_was_read_and_which_rows_a_filled_cell_promoted(planned):
+    path = planned.ledger_path
+    _edit(path, 0, "conductivity_mS_cm", "0.5")
+    _edit(path, 1, "conductivity_mS_cm", "0.9")
+    _edit(path, 1, "retention_pct", "88")
+    _edit(path, 2, "status", "failed")
+    ledger = Ledger.load(path, planned.schema)
+    assert ledger.promoted == ["oxy-0001", "oxy-0002"]
+    assert ledger.summary() == (
+        f"Read {path}: 8 experiment(s): 5 proposed, 2 measured, 1 failed (1 waiting for "
+        "retention_pct). A filled target cell moved 2 row(s) from proposed to measured: "
+        "oxy-0001, oxy-0002.")
+    ledger.write()  # once written as measured, the next read promotes nothing
+    again = Ledger.load(path, planned.schema)
+    assert again.promoted == [] and "moved" not in again.summary()
+
+
+def test_summary_names_targets_nobody_measured_yet(planned):
+    _edit(planned.ledger_path, 0, "conductivity_mS_cm", "0.5")
+    text = Ledger.load(planned.ledger_path, planned.schema).summary()
+    assert "Not measured on any row yet: retention_pct." in text
