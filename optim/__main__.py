@@ -22,6 +22,7 @@ from optim.config import campaign_source
 from optim.config.compose import CONFIG_DIR, register_resolvers
 from optim.config.overrides import check_overrides
 from optim.exceptions import ConfigError, OptimError, OptimWarning
+from optim.progress import say, status
 from optim.report import best_in_words, format_batch, loop_line, next_steps
 
 STEP_KEYS = ("campaign", "record", "approve", "reject", "rounds", "lab", "accept_changes")
@@ -35,8 +36,14 @@ def _ids(value: object) -> list[str]:
 
 
 def _run(cfg: DictConfig) -> None:
-    choices = HydraConfig.get().runtime.choices
-    campaign = Campaign.from_composed(cfg, campaign_source(str(choices.get("campaign"))))
+    runtime = HydraConfig.get().runtime
+    name = str(runtime.choices.get("campaign"))
+    source = campaign_source(name)
+    for folder in runtime.config_sources:  # a --config-dir
+        if folder.schema == "file" and Path(folder.path) != CONFIG_DIR:
+            source = campaign_source(name, folder.path)
+            break
+    campaign = Campaign.from_composed(cfg, source)
     plain = campaign.config
     approve, reject = _ids(plain.get("approve")), _ids(plain.get("reject"))
     record = plain.get("record")
@@ -60,7 +67,8 @@ def _run(cfg: DictConfig) -> None:
     elif campaign.lab is not None:
         _closed_loop(campaign, rounds, bool(plain.get("benchmark")))
     else:
-        result = campaign.propose()
+        with status(f"campaign {campaign.name}: planning a round"):
+            result = campaign.propose()
         print(format_batch(result, campaign.settings))
         print(next_steps(campaign.settings, campaign.review_hint(), _carried_overrides()))
 
@@ -112,9 +120,11 @@ def _closed_loop(campaign: Campaign, rounds: int, benchmark: bool) -> None:
               "predictive chemistry.")
 
     def progress(step: LoopRound) -> None:
-        print(loop_line(step, label), flush=True)
+        say(loop_line(step, label))
 
-    campaign.run(rounds=rounds, on_round=progress)
+    with status(f"{label}campaign {campaign.name}, {rounds} round(s)",
+                enabled=None if not benchmark else False):  # parallel jobs: no live line
+        campaign.run(rounds=rounds, on_round=progress)
     if campaign.stopped:
         print(f"{label}The loop {campaign.stopped}")
     ledger = campaign.ledger
@@ -139,6 +149,10 @@ def _carried_overrides() -> str:
     except ValueError:  # not inside a Hydra run (tests calling helpers directly)
         return ""
     kept = [o for o in task if o.split("=", 1)[0].lstrip("+~") not in STEP_KEYS]
+    folders = [s.path for s in HydraConfig.get().runtime.config_sources
+               if "command-line" in s.provider]  # --config-dir, as an override
+    if folders and not any(o.startswith("hydra.searchpath=") for o in kept):
+        kept.append(f"hydra.searchpath=[file://{folders[0]}]")
     return "".join(f" {shlex.quote(o)}" for o in kept)
 
 

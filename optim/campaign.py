@@ -31,6 +31,7 @@ from optim.config.parse import resolve_threads
 from optim.exceptions import ConfigError, LabError, PoolExhaustedError, TrackingWarning
 from optim.ledger import Ledger
 from optim.metrics import best_measured, measured_hypervolume
+from optim.progress import step
 from optim.report import describe_round
 from optim.rounds import RoundResult, decide, plan_round, record_results
 from optim.settings import CampaignSettings
@@ -168,6 +169,7 @@ class Campaign:
         with self._session():
             from_ui: dict[str, str] = {}
             self._track(lambda: from_ui.update(self.tracker.decisions(self.name)))
+            step("reading the ledger")
             result = plan_round(self._settings, from_ui)
             self._track(lambda: self._log_round(result))
         return result
@@ -251,6 +253,7 @@ class Campaign:
             except PoolExhaustedError as err:  # everything the lab has is measured
                 self.stopped = f"stopped after {k - 1} of {rounds} round(s): {err}"
                 break
+            step(f"round {result.round}: measuring with lab {name}")
             measured = self._measure(lab, name, result)
             _, ledger = self._record(measured, f"lab {name}, round {result.round}")
             results.append(result)
@@ -301,7 +304,9 @@ class Campaign:
         if self.tracker.records_artifacts:
             from optim.plots import round_figures  # matplotlib: only when figures are drawn
 
+            step("drawing the review figures")
             figures = round_figures(result, self._settings)
+        step("logging the round for review")
         self.tracker.log_round(result, self.config, describe_round(result, self._settings),
                                figures)
 

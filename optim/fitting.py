@@ -11,6 +11,7 @@ from torch import Tensor
 
 from optim.ledger import Ledger
 from optim.objectives import Objectives, Target
+from optim.progress import step
 from optim.settings import CampaignSettings
 from surrogates import known_model
 
@@ -59,6 +60,7 @@ def fit_models(ledger: Ledger, settings: CampaignSettings) -> FittedModels:
                          f"{settings.surrogate.min_measurements} a model needs; this round "
                          "leaves it out of the objectives.")
             continue
+        step(f"fitting {t.name} ({len(rows)} rows)")
         X = settings.space.encode(rows, **tk)
         Y = torch.as_tensor(t.to_model(rows[t.name].to_numpy(dtype=float, copy=True)), **tk)
         models.append(settings.surrogate.fit(X, Y.unsqueeze(-1), bounds))

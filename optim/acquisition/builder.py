@@ -43,6 +43,7 @@ from optim.acquisition.specs import (
 from optim.exceptions import ProposalError
 from optim.kernel import fused_kernel
 from optim.objectives import Target
+from optim.progress import step
 from optim.search_space import SearchSpace
 from optim.search_space.unit_cube import UnitCubeMap
 from optim.timing import phase
@@ -161,6 +162,7 @@ def propose(ctx: AcquisitionContext, q: int, spec: AcquisitionSpec,
     if len(ctx.targets) > 1 and isinstance(spec, qLogNParEGO):
         weights = sample_simplex(len(ctx.targets), n=q, seed=ctx.seed, **ctx.tkwargs)
     with _optimizer_warnings(notes):
+        step(f"building {spec.name}")
         with phase("acquisition"):
             acqfs = [_build(ctx, spec, w) for w in weights] if weights is not None \
                 else [_build(ctx, spec)] * q
@@ -243,6 +245,7 @@ def _greedy_on_cube(ctx: AcquisitionContext, acqfs: list, optimizer: OptimizerSp
     unit = torch.stack([torch.zeros(cube.m), torch.ones(cube.m)]).to(raw)
     picked: list[Tensor] = []
     for k, acqf in enumerate(acqfs):
+        step(f"optimizing candidate {k + 1} of {len(acqfs)}")
         if k > 0:
             with phase("pending"):  # qLogNEHVI rebuilds its box decompositions here
                 acqf.set_X_pending(torch.cat([p for p in (ctx.X_pending, *picked)
@@ -273,7 +276,8 @@ def _pick(acqfs: list, q: int, choices: Tensor) -> Tensor:
     picked: list[Tensor] = []
     base_pending = acqfs[0].X_pending
     with phase("optimize"):
-        for acqf in acqfs:
+        for k, acqf in enumerate(acqfs):
+            step(f"picking candidate {k + 1} of {len(acqfs)}")
             pending = [p for p in (base_pending, *picked) if p is not None]
             acqf.set_X_pending(torch.cat(pending) if pending else None)
             X, _ = optimize_acqf_discrete(acqf, q=1, choices=choices, unique=True,
@@ -295,6 +299,7 @@ def _on_polytope(ctx: AcquisitionContext, acqfs: list, q: int, optimizer: Optimi
         "inequality_constraints": ineq,
         "equality_constraints": eq,
     }
+    step(f"optimizing {q} candidate(s) under the constraints")
     with phase("optimize"):
         if all(a is acqfs[0] for a in acqfs):
             X, _ = optimize_acqf(acqfs[0], q=q, sequential=optimizer.sequential,
