@@ -77,8 +77,9 @@ def predict(fitted: FittedModels | None, X: Tensor,
             objectives: Objectives) -> dict[str, np.ndarray]:
     """``pred_<target>_mean`` and ``_sd`` in physical units (NaN where not modelled).
 
-    Known targets are exact (sd 0); log10-modelled targets give the mean and sd of the
-    implied log-normal (``Target.physical_moments``).
+    Known targets are exact (sd 0); log10-modelled targets give the median and 68 %
+    interval (``_median``, ``_lo68``, ``_hi68``: what people read) and the mean and sd
+    of the implied log-normal (``Target.physical_moments``).
     """
     out: dict[str, np.ndarray] = {}
     n = X.shape[0]
@@ -95,6 +96,10 @@ def predict(fitted: FittedModels | None, X: Tensor,
             mu, sd = t.physical_moments(mean[:, k].cpu().numpy(), var[:, k].cpu().numpy())
         else:
             mu = sd = np.full(n, np.nan)
+        if t.transform == "log10" and not t.is_known:  # what people read
+            for stat, values in zip(("median", "lo68", "hi68"), t.interval(mu, sd),
+                                    strict=True):
+                out[f"pred_{t.name}_{stat}"] = np.asarray(values, dtype=float)
         out[f"pred_{t.name}_mean"] = mu
         out[f"pred_{t.name}_sd"] = sd
     return out

@@ -41,6 +41,7 @@ __all__ = ["DECISIONS", "Ledger", "LedgerSchema", "LedgerWarning", "STATUSES", "
 STATUSES = ("proposed", "approved", "rejected", "measured", "failed")
 SOURCES = ("initial", "bo", "random", "manual", "literature")
 PENDING = ("proposed", "approved")
+LOG_STATS = ("median", "lo68", "hi68", "mean", "sd")  # predictions of a log10 target
 DECISIONS = {"approve": "approved", "approved": "approved",
              "reject": "rejected", "rejected": "rejected"}  # a reviewer's word: the status
 
@@ -70,8 +71,13 @@ class LedgerSchema:
 
     @property
     def predictions(self) -> list[str]:
-        """``pred_<target>_mean`` and ``pred_<target>_sd`` for every target."""
-        return [f"pred_{n}_{s}" for n in self.objectives.names for s in ("mean", "sd")]
+        """Predictions at proposal time, per target: ``pred_<target>_mean`` and ``_sd``;
+        for a log10-modelled target first ``_median``, ``_lo68`` and ``_hi68`` (what the
+        terminal, the review screen and the plots show), then the mean and sd of the
+        implied log-normal (kept for the record: the mean lies above the median)."""
+        return [f"pred_{t.name}_{s}" for t in self.objectives.targets
+                for s in (LOG_STATS if t.transform == "log10" and not t.is_known
+                          else ("mean", "sd"))]
 
     @property
     def columns(self) -> list[str]:
@@ -419,13 +425,23 @@ class Ledger:
 
     # ---------------------------------------------------------------- updates
     def complete(self) -> None:
-        """Fill what hand edits leave empty: ids of added rows, ``measured_at``."""
+        """Fill what hand edits leave empty: ids of added rows, ``measured_at``; and the
+        median and 68 % interval of log10 targets' predictions in older ledgers."""
         blank = self.frame.index[self.frame["id"] == ""]
         if len(blank):
             self.frame.loc[blank, "id"] = self.new_ids(len(blank))
         unstamped = (self.frame["status"].isin(["measured", "failed"])
                      & (self.frame["measured_at"] == ""))
         self.frame.loc[unstamped, "measured_at"] = now()
+        for t in self.schema.objectives.targets:  # ledgers written before the median
+            if t.transform != "log10" or t.is_known:
+                continue
+            f, col = self.frame, f"pred_{t.name}_"
+            gap = f[col + "median"].isna() & f[col + "mean"].notna()
+            if gap.any():
+                centre, lo, hi = t.interval(f.loc[gap, col + "mean"], f.loc[gap, col + "sd"])
+                f.loc[gap, col + "median"], f.loc[gap, col + "lo68"] = centre, lo
+                f.loc[gap, col + "hi68"] = hi
 
     def append(self, rows: pd.DataFrame) -> None:
         """Append typed rows (columns of the schema)."""

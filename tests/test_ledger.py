@@ -200,7 +200,9 @@ def test_rounded_fractions_are_kept_and_normalized_for_modelling(planned):
 
 def test_unquoted_comma_gets_a_fix(planned):
     with planned.ledger_path.open("a") as fh:
-        fh.write("oxy-0099,1,proposed,manual,0.5,0.3,0.2,100,10,,,,,,,,,,,,milled, then pressed\n")
+        cells = ["oxy-0099", "1", "proposed", "manual", "0.5", "0.3", "0.2", "100", "10"]
+        cells += [""] * (len(planned.schema.columns) - len(cells) - 1)
+        fh.write(",".join(cells) + ",milled, then pressed\n")  # one cell too many
     with pytest.raises(LedgerError, match="quote any cell that contains a comma"):
         Ledger.load(planned.ledger_path, planned.schema)
 

@@ -125,7 +125,9 @@ def test_unreadable_ledger_file(runs, case):
         data = text + "oxy-9,1,proposed,manual,0.5,0.3,0.2,100,10,,,,,,,,,,,,caf\xe9\n".encode(
             "latin-1")
     elif case == "shifted-row":
-        data = text + b"oxy-0099,1,proposed,manual,0,58,0.3,0.12,100,10,,,,,,,,,,,,x\n"
+        header = text.decode().splitlines()[0].split(",")  # 0,58: a decimal comma
+        cells = ["oxy-0099", "1", "proposed", "manual", "0", "58", "0.3", "0.12", "100", "10"]
+        data = text + (",".join(cells + [""] * (len(header) - len(cells))) + ",x\n").encode()
     elif case == "wide-row":
         data = text + b"oxy-0099" + b",1" * 200_000 + b"\n"
     _write(runs, data)
