@@ -13,7 +13,7 @@ import os
 import re
 import tempfile
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -83,7 +83,7 @@ class LedgerSchema:
     def columns(self) -> list[str]:
         """Every column, in file order."""
         return (["id", "round", "status", "source"] + self.inputs + self.targets
-                + self.predictions + ["proposed_at", "measured_at", "notes"])
+                + self.predictions + ["proposed_at", "measured_at", "notes", "replicate_of"])
 
     def empty(self) -> pd.DataFrame:
         """A typed, empty ledger frame."""
@@ -129,7 +129,9 @@ def _parse_id(ident: str, i: int, source: str, seen: dict[str, int]) -> str:
         raise LedgerError(
             f"{where(source, i, 'id')}: value={ident!r} duplicates row {seen[ident]}. "
             "Fix: give every experiment its own id (or leave id empty on rows you "
-            "add by hand: the next round assigns one).")
+            "add by hand: the next round assigns one). A second measurement of the same "
+            f"sample (a replicate)? Leave its id empty and write {ident} in its "
+            "replicate_of cell: the ledger keeps both values and the model uses both.")
     seen[ident] = i
     return ident
 
@@ -196,6 +198,12 @@ def _parse_row(rec: dict[str, str], i: int, schema: LedgerSchema, source: str,
     for c in ("proposed_at", "measured_at"):
         row[c] = parse_timestamp(rec.get(c, ""), where(source, i, c))
     row["notes"] = neutralise(rec.get("notes", ""))
+    parent = rec.get("replicate_of", "")
+    if parent and not ID_PATTERN.fullmatch(parent):
+        raise LedgerError(f"{where(source, i, 'replicate_of')}: value={parent!r} is not an "
+                          "experiment id. Fix: the id of the sample this row measures "
+                          "again, or leave it empty.")
+    row["replicate_of"] = parent
     return row
 
 
@@ -237,6 +245,13 @@ def parse_frame(raw: pd.DataFrame, schema: LedgerSchema, source: str) -> pd.Data
             rows.append(_parse_row(rec, i, schema, source, seen))
         except LedgerError as err:
             problems.append(str(err))
+    known = {r["id"] for r in rows}
+    for i, r in enumerate(rows, start=1):
+        if r["replicate_of"] and (r["replicate_of"] not in known
+                                  or r["replicate_of"] == r["id"]):
+            problems.append(f"{where(source, i, 'replicate_of')}: value={r['replicate_of']!r} "
+                            "names no other experiment of the ledger. Fix: the id of the "
+                            "sample this row measures again, or leave it empty.")
     _raise_all(problems, source)
     frame = schema.coerce(pd.DataFrame(rows)) if rows else schema.empty()
     _warn_constraints(frame, schema, source)
@@ -423,10 +438,23 @@ class Ledger:
                      f"proposed to measured: {shown}.")
         return text
 
+    def replicate_id(self, parent: str, taken: Iterable[str] = ()) -> str:
+        """The next free id of a replicate of ``parent``: ``oxy-0003.2``, ``.3``, ..."""
+        used = {*self.frame["id"], *taken}
+        k = 2
+        while f"{parent}.{k}" in used:
+            k += 1
+        return f"{parent}.{k}"
+
     # ---------------------------------------------------------------- updates
     def complete(self) -> None:
         """Fill what hand edits leave empty: ids of added rows, ``measured_at``; and the
         median and 68 % interval of log10 targets' predictions in older ledgers."""
+        blank = self.frame.index[self.frame["id"] == ""]
+        for k in blank:  # a hand-added replicate is numbered after its sample
+            parent = self.frame.at[k, "replicate_of"]
+            if parent:
+                self.frame.at[k, "id"] = self.replicate_id(parent)
         blank = self.frame.index[self.frame["id"] == ""]
         if len(blank):
             self.frame.loc[blank, "id"] = self.new_ids(len(blank))
@@ -470,10 +498,16 @@ class Ledger:
         index = {ident: k for k, ident in enumerate(self.frame["id"])}
         seen: dict[str, int] = {}
         updates: list[tuple[int, dict[str, object]]] = []
+        replicates: list[dict[str, object]] = []
         problems: list[str] = []
         for i, rec in enumerate(raw.to_dict("records"), start=1):
             try:
-                k = self._result_row(rec, i, source, index, seen)
+                again = _flag(rec.get("replicate", ""), where(source, i, "replicate"))
+                k = self._result_row(rec, i, source, index, seen, again)
+                if again and (self._has_value(k) or any(k == u for u, _ in updates)):
+                    replicates.append(self._replicate_row(
+                        k, rec, i, source, [r["id"] for r in replicates]))
+                    continue
                 change = self._row_change(k, rec, i, source)
             except LedgerError as err:
                 problems.append(str(err))
@@ -484,17 +518,52 @@ class Ledger:
         for k, change in updates:
             for col, value in change.items():
                 self.frame.at[k, col] = value
-        return [self.frame.at[k, "id"] for k, _ in updates]
+        if replicates:
+            self.append(pd.DataFrame(replicates))
+        return [self.frame.at[k, "id"] for k, _ in updates] + [r["id"] for r in replicates]
+
+    def _has_value(self, k: int) -> bool:
+        return any(not np.isnan(self.frame.at[k, t]) for t in self.schema.targets)
+
+    def _replicate_row(self, k: int, rec: dict[str, str], i: int, source: str,
+                       taken: list[str]) -> dict[str, object]:
+        """A new ledger row for a second measurement of the sample in row ``k``: its
+        inputs, round and source, the replicate's own values, status and notes."""
+        parent = self.frame.loc[k]
+        root = parent["replicate_of"] or parent["id"]  # replicates all name the sample
+        row: dict[str, object] = {c: parent[c] for c in ["round", "source", *self.schema.inputs]}
+        row["id"] = self.replicate_id(root, taken)
+        row["replicate_of"] = root
+        for t in self.schema.objectives.measured:
+            row[t.name] = parse_target(rec.get(t.name, ""), t, where(source, i, t.name))
+        status = rec.get("status", "") or "measured"
+        if status not in ("measured", "failed"):
+            raise LedgerError(f"{where(source, i, 'status')}: value={status!r}; expected "
+                              "'measured', 'failed' or empty. Fix: one of them.")
+        if status == "measured" and all(np.isnan(row[t]) for t in self.schema.targets):
+            raise LedgerError(f"{where(source, i)}: a replicate of {parent['id']} with no "
+                              "target value. Fix: fill in what was measured, or status "
+                              "'failed'.")
+        row["status"] = status
+        row["notes"] = neutralise(rec.get("notes", ""))
+        row["proposed_at"] = parent["proposed_at"]
+        row["measured_at"] = parse_timestamp(rec.get("measured_at", ""),
+                                             where(source, i, "measured_at")) or now()
+        return row
 
     def _result_row(self, rec: dict[str, str], i: int, source: str,
-                    index: dict[str, int], seen: dict[str, int]) -> int:
-        """The ledger row a results row names (an id seen once, known to the ledger)."""
+                    index: dict[str, int], seen: dict[str, int], again: bool = False,
+                    ) -> int:
+        """The ledger row a results row names (an id seen once unless the row is a
+        replicate, known to the ledger)."""
         ident = rec["id"]
         loc = where(source, i, "id")
-        if ident in seen:
+        if ident in seen and not again:
             raise LedgerError(f"{loc}: value={ident!r} repeats row {seen[ident]}. Fix: "
-                              "one row per experiment.")
-        seen[ident] = i
+                              "one row per experiment; for a second measurement of the "
+                              "same sample (a replicate), write yes in a 'replicate' "
+                              "column on this row.")
+        seen.setdefault(ident, i)
         if ident not in index:
             known = list(self.frame["id"])
             span = f"{known[0]} … {known[-1]}" if known else "none yet"
@@ -514,7 +583,7 @@ class Ledger:
         else:
             source = str(results)
             raw = read_table(Path(results), "results file")
-        allowed = ["id", "status", "notes", "measured_at"] + self.schema.targets
+        allowed = ["id", "status", "notes", "measured_at", "replicate"] + self.schema.targets
         for col in raw.columns:
             if col not in allowed:
                 raise LedgerError(
@@ -542,7 +611,10 @@ class Ledger:
                 raise LedgerError(
                     f"{tloc}: {ident} already has {t.name}={old} recorded in "
                     f"{self.path}; the results file gives {value}. Nothing was changed. "
-                    "Fix: to correct a recorded value, edit the ledger by hand."
+                    "Fix: a second measurement of the same sample (a replicate)? Write "
+                    "yes in a 'replicate' column on this row: the ledger keeps both "
+                    "values (the new one as its own row) and the model uses both. To "
+                    "correct a recorded value, edit the ledger by hand."
                 )
             if np.isnan(old):
                 change[t.name] = value
@@ -652,6 +724,17 @@ class Ledger:
             raise
         self._text = text
         history.save_version(self.path, text)
+
+
+def _flag(text: str, loc: str) -> bool:
+    """A yes/no cell (``replicate``): yes, true, 1, x; no, false, 0 or empty."""
+    value = text.strip().lower()
+    if value in ("yes", "y", "true", "1", "x"):
+        return True
+    if value in ("", "no", "n", "false", "0"):
+        return False
+    raise LedgerError(f"{loc}: value={text!r} is not yes or no. Fix: yes for a replicate "
+                      "(a second measurement of the same sample), else leave it empty.")
 
 
 def _stamp() -> str:

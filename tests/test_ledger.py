@@ -261,3 +261,56 @@ def test_summary_names_targets_nobody_measured_yet(planned):
     _edit(planned.ledger_path, 0, "conductivity_mS_cm", "0.5")
     text = Ledger.load(planned.ledger_path, planned.schema).summary()
     assert "Not measured on any row yet: retention_pct." in text
+
+
+def _replicate_results(tmp_path, rows, name="replicates.csv"):
+    path = tmp_path / name
+    pd.DataFrame(rows, columns=["id", "conductivity_mS_cm", "replicate"]).to_csv(
+        path, index=False)
+    return path
+
+
+def test_a_replicate_is_kept_as_its_own_row_and_fitted(planned, tmp_path):
+    record_results(planned, _results(tmp_path, [["oxy-0001", 2.1, 88.0]]))
+    changed, frame = record_results(planned, _replicate_results(tmp_path, [
+        ["oxy-0001", 2.3, "yes"], ["oxy-0001", 1.9, "yes"], ["oxy-0002", 0.4, "yes"]]))
+    # oxy-0002 had no value: its first measurement fills its own row
+    assert changed == ["oxy-0002", "oxy-0001.2", "oxy-0001.3"]
+    reps = frame[frame["replicate_of"] == "oxy-0001"]
+    assert list(reps["id"]) == ["oxy-0001.2", "oxy-0001.3"]
+    assert list(reps["conductivity_mS_cm"]) == [2.3, 1.9]
+    assert (reps["status"] == "measured").all() and (reps["round"] == 1).all()
+    first = frame[frame["id"] == "oxy-0001"].iloc[0]
+    assert first["conductivity_mS_cm"] == 2.1  # the first value is kept
+    for col in planned.space.names:  # the same sample: the same inputs
+        assert (reps[col] == first[col]).all()
+    ledger = Ledger.load(planned.ledger_path, planned.schema)
+    assert len(ledger.measured("conductivity_mS_cm")) == 4  # the model sees all three
+
+
+def test_a_replicate_needs_saying_so_and_the_refusal_says_how(planned, tmp_path):
+    record_results(planned, _results(tmp_path, [["oxy-0001", 2.1, 88.0]]))
+    before = planned.ledger_path.read_bytes()
+    with pytest.raises(LedgerError, match="Write yes in a 'replicate' column"):
+        record_results(planned, _results(tmp_path, [["oxy-0001", 2.3, 88.0]]))
+    with pytest.raises(LedgerError, match="value='maybe' is not yes or no"):
+        record_results(planned, _replicate_results(tmp_path, [["oxy-0001", 2.3, "maybe"]]))
+    assert planned.ledger_path.read_bytes() == before
+
+
+def test_a_replicate_added_by_hand_is_numbered_after_its_sample(planned):
+    path = planned.ledger_path
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    frame.loc[0, "conductivity_mS_cm"] = "2.1"
+    copy = frame.iloc[[0]].copy()
+    copy["id"], copy["replicate_of"], copy["conductivity_mS_cm"] = "", "oxy-0001", "2.4"
+    pd.concat([frame, copy]).to_csv(path, index=False)
+    plan_round(planned)
+    ledger = Ledger.load(path, planned.schema)
+    row = ledger.frame[ledger.frame["replicate_of"] == "oxy-0001"].iloc[0]
+    assert row["id"] == "oxy-0001.2" and row["conductivity_mS_cm"] == 2.4
+    # a copied row with its id kept gets the fix in its error
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    pd.concat([frame, frame.iloc[[1]]]).to_csv(path, index=False)
+    with pytest.raises(LedgerError, match="write oxy-0002 in its replicate_of cell"):
+        Ledger.load(path, planned.schema, accept="all")
