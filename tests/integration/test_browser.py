@@ -1,7 +1,8 @@
 """The review screen in a real browser: Debian Chromium driven by Playwright.
 
 Starts ``python -m optim.ui`` on a store made by a real two-round campaign, checks that
-the rounds, proposals and plots are there, rejects a proposal through the UI's own tag
+the rounds, proposals and plots are there (each plot opened in the artifact viewer, its
+image loaded and shown at a readable width), rejects a proposal through the UI's own tag
 dialog, stops the UI by its pid, and checks that the next round honours the decision.
 Screenshots go to ``$OPTIM_SCREENSHOTS`` (default: the test's tmp folder).
 """
@@ -35,6 +36,27 @@ pytestmark = [
                        reason="needs Debian's chromium at /usr/bin/chromium "
                               "(apt-get install chromium); required in CI"),
 ]
+
+
+FIGURES = ("pareto_front.png", "composition_map.png", "progress.png")
+
+
+def _loaded_image(page, previous: str | None) -> dict:
+    """The artifact viewer's image once a new one (``src`` other than ``previous``)
+    has loaded: its ``src``, natural and displayed width, whether it is complete and
+    visible. The viewer shows a PNG as an ``<img>`` with a ``blob:`` URL."""
+    handle = page.wait_for_function(
+        """(previous) => {
+            const img = document.querySelector("img[src^='blob:']");
+            return img && img.src !== previous && img.complete && img.naturalWidth > 0
+                ? img : null;
+        }""", arg=previous)
+    return page.evaluate(
+        """(img) => ({src: img.src, complete: img.complete, natural: img.naturalWidth,
+                     width: img.getBoundingClientRect().width,
+                     visible: img.offsetParent !== null
+                              && img.getBoundingClientRect().height > 0})""",
+        handle.as_element())
 
 
 def _free_port() -> int:
@@ -127,11 +149,18 @@ def test_review_screen_and_rejection_in_chromium(campaign_store, tmp_path):
             for name in ("pareto_front.png", "composition_map.png", "model_check.png",
                          "progress.png"):
                 page.get_by_text(name).first.wait_for()
-            page.get_by_text("pareto_front.png").first.click()
-            image = page.locator("img[src^='blob:']").first  # the viewer loads a blob
-            image.wait_for()
-            assert page.evaluate("(img) => img.naturalWidth", image.element_handle()) > 500
-            page.screenshot(path=shots / "pareto_front.png")
+            # each figure renders in the artifact viewer: its <img> has loaded and is
+            # shown at a readable width (the figures are sized for this pane)
+            previous = None
+            for name in FIGURES:
+                page.get_by_text(name).first.click()
+                shown = _loaded_image(page, previous)
+                previous = shown["src"]
+                page.screenshot(path=shots / name)
+                assert shown["complete"] and shown["visible"], (name, shown)
+                assert 500 < shown["natural"] <= 1000, (name, shown)
+                assert shown["width"] >= min(500, shown["natural"]) * 0.9, (name, shown)
+                assert shown["width"] <= shown["natural"] * 1.01, (name, shown)
             # reject a proposal the way a reviewer does: Edit tags on its run
             page.goto(f"{base}/#/experiments/{exp_id}/runs/{target.info.run_id}",
                       wait_until="domcontentloaded")
@@ -162,6 +191,6 @@ def test_review_screen_and_rejection_in_chromium(campaign_store, tmp_path):
     assert "applied reviewers' decisions from mlflow to oxy-0010" in nxt.stdout
     frame = pd.read_csv(runs / "oxychloride" / "ledger.csv")
     assert frame.set_index("id").loc["oxy-0010", "status"] == "rejected"
-    for shot in ("runs_table", "round_overview", "batch_table", "pareto_front",
-                 "reject_dialog"):
-        assert (shots / f"{shot}.png").stat().st_size > 10_000
+    for shot in ("runs_table", "round_overview", "batch_table", *FIGURES, "reject_dialog"):
+        assert (shots / (shot if shot.endswith(".png") else f"{shot}.png")
+                ).stat().st_size > 10_000
