@@ -58,6 +58,7 @@ class LedgerSchema:
     space: SearchSpace
     objectives: Objectives
     id_prefix: str = "exp"
+    labels: tuple[str, ...] = ()  # free-text columns after ``source`` (a pool's names)
 
     @property
     def inputs(self) -> list[str]:
@@ -82,7 +83,7 @@ class LedgerSchema:
     @property
     def columns(self) -> list[str]:
         """Every column, in file order."""
-        return (["id", "round", "status", "source"] + self.inputs + self.targets
+        return (["id", "round", "status", "source", *self.labels] + self.inputs + self.targets
                 + self.predictions + ["proposed_at", "measured_at", "notes", "replicate_of"])
 
     def empty(self) -> pd.DataFrame:
@@ -198,6 +199,8 @@ def _parse_row(rec: dict[str, str], i: int, schema: LedgerSchema, source: str,
     for c in ("proposed_at", "measured_at"):
         row[c] = parse_timestamp(rec.get(c, ""), where(source, i, c))
     row["notes"] = neutralise(rec.get("notes", ""))
+    for c in schema.labels:
+        row[c] = neutralise(rec.get(c, ""))
     parent = rec.get("replicate_of", "")
     if parent and not ID_PATTERN.fullmatch(parent):
         raise LedgerError(f"{where(source, i, 'replicate_of')}: value={parent!r} is not an "
@@ -531,7 +534,8 @@ class Ledger:
         inputs, round and source, the replicate's own values, status and notes."""
         parent = self.frame.loc[k]
         root = parent["replicate_of"] or parent["id"]  # replicates all name the sample
-        row: dict[str, object] = {c: parent[c] for c in ["round", "source", *self.schema.inputs]}
+        row: dict[str, object] = {c: parent[c] for c in ["round", "source", *self.schema.labels,
+                                                         *self.schema.inputs]}
         row["id"] = self.replicate_id(root, taken)
         row["replicate_of"] = root
         for t in self.schema.objectives.measured:

@@ -24,6 +24,26 @@ from optim.search_space import SearchSpace
 __all__ = ["CandidatePool"]
 
 MATCH_TOLERANCE = 1e-6  # a ledger row matches a pool row within this, per input range
+LABEL_WORDS = ("id", "name", "label", "sample", "material", "code", "batch", "lot")
+LEDGER_NAMES = ("id", "round", "status", "source", "notes", "proposed_at", "measured_at",
+                "replicate_of")
+
+
+def _label_column(raw: pd.DataFrame, inputs: list[str], exclude: tuple[str, ...],
+                  ) -> str | None:
+    """The pool column that names a candidate on the shelf, carried into the ledger: the
+    first extra column whose name says so (``name``, ``sample_id``, ``Material``), else
+    the first extra column of text; ``None`` when there is none."""
+    extra = [c for c in raw.columns if c not in inputs and c not in exclude]
+    for c in extra:
+        words = str(c).lower().replace("-", "_").replace(" ", "_").split("_")
+        if any(w in LABEL_WORDS for w in words):
+            return c
+    for c in extra:
+        cells = raw[c].astype(str).str.strip()
+        if pd.to_numeric(cells[cells != ""], errors="coerce").isna().any():
+            return c
+    return None
 
 
 @dataclass(frozen=True)
@@ -38,15 +58,33 @@ class CandidatePool:
 
     frame: pd.DataFrame
     path: Path
+    label: str | None = None
+
+    @property
+    def ledger_label(self) -> str:
+        """The ledger column holding the label (``pool_<name>`` if it clashes)."""
+        return f"pool_{self.label}" if self.label in LEDGER_NAMES else str(self.label)
+
+    def labels_for(self, X: Tensor, space: SearchSpace) -> list[str]:
+        """The label of the pool row each encoded candidate of ``X`` is (nearest row)."""
+        if self.label is None:
+            return [""] * len(X)
+        P = self.encoded(space, dtype=X.dtype, device=X.device)
+        bounds = space.bounds(dtype=X.dtype, device=X.device)
+        scale = (bounds[1] - bounds[0]).clamp_min(1e-12)
+        nearest = torch.cdist(X / scale, P / scale).argmin(dim=-1).cpu().numpy()
+        return [str(v) for v in self.frame[self.label].to_numpy()[nearest]]
 
     @classmethod
-    def load(cls, path: str | Path, space: SearchSpace, source: str) -> CandidatePool:
+    def load(cls, path: str | Path, space: SearchSpace, source: str,
+             exclude: tuple[str, ...] = ()) -> CandidatePool:
         """Read and validate a pool file.
 
         Args:
             path: CSV file (absolute, or relative to the working or project folder).
             space: The campaign's inputs, bounds and constraints.
             source: Where the pool was named (the campaign config), for messages.
+            exclude: Columns that are never a label (the targets: old measurements).
 
         Raises:
             ConfigError: The file is missing or lacks an input column (``key="pool"``).
@@ -90,7 +128,7 @@ class CandidatePool:
         # repeats (also rows that differ only by rounding) count once
         key = frame[space.names].round(9)
         frame = frame[~key.duplicated()].reset_index(drop=True)
-        return cls(frame, resolved)
+        return cls(frame, resolved, _label_column(raw, space.names, exclude))
 
     def encoded(self, space: SearchSpace, **tkwargs) -> Tensor:
         """``c x d`` encoded candidates."""

@@ -110,6 +110,9 @@ def _batch(settings: CampaignSettings, ledger: Ledger, rnd: int,
            proposal: Proposal) -> pd.DataFrame:
     """The proposal as ledger rows: ids, round, status, inputs, predictions."""
     batch = settings.space.decode(proposal.X)
+    if settings.pool is not None and settings.pool.label:  # found on the shelf by name
+        batch[settings.pool.ledger_label] = settings.pool.labels_for(proposal.X,
+                                                                     settings.space)
     for col, values in predict(proposal.fitted, proposal.X, settings.objectives).items():
         batch[col] = values
     batch.insert(0, "id", ledger.new_ids(len(batch)))

@@ -105,7 +105,8 @@ class CampaignSettings:
     @property
     def schema(self) -> LedgerSchema:
         """The ledger's columns."""
-        return LedgerSchema(self.space, self.objectives, self.id_prefix)
+        labels = (self.pool.ledger_label,) if self.pool is not None and self.pool.label else ()
+        return LedgerSchema(self.space, self.objectives, self.id_prefix, labels)
 
     @property
     def tkwargs(self) -> dict:

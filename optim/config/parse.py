@@ -138,7 +138,9 @@ def _space(cfg: Mapping, source: str) -> SearchSpace:
         constraints = constraints_from_config(ss.get("constraints", []) or [], composition,
                                               names)
     with located(source, "search_space"):
-        return SearchSpace(tuple(params), composition, tuple(constraints))
+        return SearchSpace(tuple(params), composition,
+                           tuple(c for c in constraints if not c.is_equality),
+                           tuple(c for c in constraints if c.is_equality))
 
 
 def _cost(cfg: Mapping, space: SearchSpace, source: str) -> PrecursorCost:
@@ -157,6 +159,17 @@ def _cost(cfg: Mapping, space: SearchSpace, source: str) -> PrecursorCost:
                               key=f"precursors.{name}", source=price_source)
         prices[name] = PrecursorPrice(entry["usd_per_kg"], str(entry["source"]),
                                       bool(entry.get("estimate", False)))
+    missing = [n for n in space.composition_names if n not in prices]
+    if missing:
+        raise ConfigError(
+            f"{source} / {price_source}: no prices entry for precursor(s) {missing} (price "
+            f"set {prices_cfg.get('name', '?')!r}; have {sorted(prices)}); a cost target "
+            "needs a price for every precursor. Fix: select a price set that has them "
+            "(prices=<name> on the command line, or `defaults: [{override /prices: <name>}]` "
+            "in the campaign file; configs/prices/ holds the sets), or give the campaign its "
+            f"own prices (prices: {{precursors: {{{missing[0]}: {{usd_per_kg: ..., "
+            "source: ...}}}).",
+            key="prices.precursors", source=source, value=missing)
     comp_cfg = cfg["search_space"]["composition"]
     densities = dict(comp_cfg.get("densities_g_cm3", {}) or {})
     columns = [space.names.index(n) for n in space.composition_names]
@@ -238,7 +251,8 @@ def settings_from_config(
     init = _mapping(cfg.get("initial_design", {}) or {}, "initial_design", source)
     pool_path = (cfg.get("search_space") or {}).get("pool")
     with located(source, "search_space"):
-        pool = CandidatePool.load(pool_path, space, source) if pool_path else None
+        pool = CandidatePool.load(pool_path, space, source,
+                                  exclude=tuple(objectives.names)) if pool_path else None
     with located(source, rename=SETTINGS_KEYS):
         return CampaignSettings(
             name=str(cfg["campaign_name"]),
