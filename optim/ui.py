@@ -5,8 +5,9 @@
     python -m optim.ui --backend-store-uri sqlite:////abs/runs/mlflow.db
 
 It prints each campaign's runs page (mlflow 3.17 opens experiments in a GenAI view; the
-runs table is the review screen), then replaces itself with ``mlflow ui`` (one worker,
-background job execution off: 2 processes instead of 9), so its pid is the server's.
+links open the runs table in the classic layout, with the review columns), then replaces
+itself with ``mlflow ui`` (one worker, background job execution off: 2 processes instead
+of 9), so its pid is the server's.
 """
 
 from __future__ import annotations
@@ -19,6 +20,20 @@ from pathlib import Path
 
 HOST = "127.0.0.1"
 PORT = 5000
+# The review view that the tracker saves on each campaign experiment (an mlflow 3.17
+# saved view: experiment tag ``mlflow.sharedViewState.<id>``), and the experiment tag
+# that holds it. ``workflowType=machine_learning`` opens mlflow 3.17's classic
+# "Model training" layout: its UI takes the layout from this URL parameter (or the
+# browser's last choice), not from the experiment's ``mlflow.experimentKind`` tag.
+REVIEW_VIEW = "optim-review"
+VIEW_TAG = f"mlflow.sharedViewState.{REVIEW_VIEW}"
+
+
+def runs_page(experiment_id: str, tags: dict[str, str] | None = None) -> str:
+    """The URL fragment of an experiment's runs table in the classic layout, with the
+    review view's columns when the experiment has that view."""
+    query = f"viewStateShareKey={REVIEW_VIEW}&" if VIEW_TAG in (tags or {}) else ""
+    return f"#/experiments/{experiment_id}/runs?{query}workflowType=machine_learning"
 
 
 def command(uri: str) -> str:
@@ -56,7 +71,7 @@ def main(argv: list[str] | None = None) -> None:
     base = f"http://{args.host}:{args.port}"
     for exp in MlflowClient(uri).search_experiments():
         if exp.name != "Default":
-            print(f"{exp.name}: {base}/#/experiments/{exp.experiment_id}/runs")
+            print(f"{exp.name}: {base}/{runs_page(exp.experiment_id, exp.tags)}")
     print(f"Starting the mlflow UI on {base} (Ctrl-C stops it)", flush=True)
     env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
     os.execve(sys.executable, [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri",

@@ -199,7 +199,8 @@ def test_printed_ui_command_opens_this_store_on_the_printed_port(where, tmp_path
                        else f"python -m optim.ui --runs {runs}")
     args = _ui_main(shlex.split(command)[3:], monkeypatch)
     assert args[args.index("--backend-store-uri") + 1] == uri
-    assert url == f"http://127.0.0.1:{args[args.index('--port') + 1]}/#/experiments/1/runs"
+    assert url == (f"http://127.0.0.1:{args[args.index('--port') + 1]}/#/experiments/1/runs"
+                   "?workflowType=machine_learning")
 
 
 def test_other_stores_by_uri_and_servers_by_their_page(tmp_path, monkeypatch):
@@ -212,4 +213,4 @@ def test_other_stores_by_uri_and_servers_by_their_page(tmp_path, monkeypatch):
     monkeypatch.setattr(MlflowTracker, "_experiment_id", lambda self, name, create: "7")
     server = MlflowTracker("http://mlflow.lab:5000/", tmp_path)
     assert server.review_hint("oxychloride") == \
-        "open http://mlflow.lab:5000/#/experiments/7/runs"
+        "open http://mlflow.lab:5000/#/experiments/7/runs?workflowType=machine_learning"

@@ -1,4 +1,5 @@
-"""Benchmark suites in mlflow: one parent run per suite, one child run per arm.
+"""Benchmark suites in mlflow: one parent run per suite, one child run per arm; the
+experiment is tagged as mlflow's classic model-development kind.
 
 mlflow is imported when a suite is logged, not with this module.
 """
@@ -13,6 +14,13 @@ from pathlib import Path
 __all__ = ["BenchmarkArm", "log_benchmark"]
 
 _BATCH = 900  # metrics per log_batch call (mlflow's limit is 1000)
+# mlflow's experiment kind for classic model development, the UI's "Machine learning" /
+# "Model training" (mlflow/server/js/build/static/js/main.*.js: the enum with
+# CUSTOM_MODEL_DEVELOPMENT="custom_model_development"; no tag reads as GenAI). Every
+# experiment optim logs to gets it. mlflow 3.17.2's UI takes its layout from the URL's
+# ``workflowType`` (``optim.ui.runs_page``) and the browser's last choice instead.
+KIND_TAG = "mlflow.experimentKind"
+EXPERIMENT_KIND = "custom_model_development"
 
 
 @dataclass(frozen=True)
@@ -41,7 +49,12 @@ def log_benchmark(uri: str, experiment: str, run_name: str, params: dict[str, st
 
     client = MlflowClient(uri)
     exp = client.get_experiment_by_name(experiment)
-    exp_id = exp.experiment_id if exp else client.create_experiment(experiment)
+    if exp is None:
+        exp_id = client.create_experiment(experiment, tags={KIND_TAG: EXPERIMENT_KIND})
+    else:
+        exp_id = exp.experiment_id
+        if exp.tags.get(KIND_TAG) != EXPERIMENT_KIND:
+            client.set_experiment_tag(exp_id, KIND_TAG, EXPERIMENT_KIND)
     parent = client.create_run(exp_id, run_name=run_name, tags={"kind": "benchmark"})
     pid = parent.info.run_id
     now = int(time.time() * 1000)

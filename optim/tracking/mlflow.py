@@ -6,6 +6,26 @@ tag ``ledger_id``; measured values recorded later are logged onto them, and revi
 
 Decisions are events: a ``decision`` tag is applied once, then marked with
 ``decision_applied``, so a later hand edit of the ledger is not overridden by an old tag.
+Only a tag whose value is a decision (approve/reject) is marked: a typo stays unapplied,
+is reported again by the next round, and its correction is read.
+
+The mirror follows the ledger both ways: a measured value cleared from the ledger (or a
+changed one) is logged again, as NaN when cleared. mlflow has no API that deletes a
+metric; its latest value is what the UI shows as current (the run's Overview lists no
+NaN metric, the runs table shows ``NaN``), and the metric's history keeps what was
+mirrored before.
+
+Values are logged as a person reads them: inputs with 4 significant digits (as the
+terminal prints them), config params as written in YAML, times and other computed
+metrics with 4 significant digits, measured values exactly as recorded. Predictions are
+in the terminal's representation: for log10-modelled targets the median and 68 %
+interval (``pred_<t>_median``, ``_lo68``, ``_hi68``, 3 significant digits), otherwise
+``pred_<t>_mean`` and ``_sd``.
+
+Experiments get the tag ``mlflow.experimentKind = custom_model_development`` (mlflow's
+"Model training" kind) and a saved view, ``optim-review``, that selects the review
+columns of the runs table (best values, hypervolume, measured count, predictions,
+measured values, status, decision); the printed links open it.
 
 mlflow itself (about 1 s to import) is imported on the tracker's first use of the store,
 not with this module: ``tracking=none``, and commands that never reach the store, skip it.
@@ -13,6 +33,7 @@ not with this module: ``tracking=none``, and commands that never reach the store
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import subprocess
@@ -26,32 +47,131 @@ from urllib.parse import urlparse
 import pandas as pd
 from filelock import FileLock
 
-from optim.exceptions import TrackingError
+from optim.exceptions import ConfigError, TrackingError
+from optim.ledger import DECISIONS
 from optim.metrics import loo_scores
+from optim.objectives import Target
 from optim.rounds import RoundResult
 from optim.strategies import StrategyLabel
-from optim.ui import HOST, PORT
+from optim.tracking.benchmarks import EXPERIMENT_KIND, KIND_TAG
+from optim.ui import HOST, PORT, VIEW_TAG, runs_page
 from optim.ui import command as ui_command
 
 if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient
 
-__all__ = ["MlflowTracker"]
+__all__ = ["EXPERIMENT_KIND", "KIND_TAG", "MlflowTracker", "flatten", "significant"]
 
 _MAX_PARAM = 6000
 _BATCH = 100
+_VIEW_NAME = "optim review"
+_COLUMNS_TAG = "optim.reviewColumns"  # the columns the tracker last saved in the view
+
+
+def significant(value: float, digits: int = 4) -> float:
+    """``value`` rounded to ``digits`` significant digits (as ``f"{value:.4g}"`` reads)."""
+    return float(f"{value:.{digits}g}")
+
+
+def _finite(value: object) -> bool:
+    return (isinstance(value, (int, float)) and not isinstance(value, bool)
+            and math.isfinite(value))
+
+
+def _as_written(value: object) -> str:
+    """A config value as YAML writes it (``null``, ``true``, ``[0, null]``)."""
+    if value is None or isinstance(value, (bool, list, tuple, dict)):
+        return json.dumps(value, default=str)
+    return str(value)
 
 
 def flatten(config: dict, prefix: str = "") -> dict[str, str]:
-    """Flatten nested config into ``a.b.c`` keys with string values."""
+    """Flatten nested config into ``a.b.c`` keys with string values, as written."""
     out: dict[str, str] = {}
     for key, value in config.items():
         name = f"{prefix}{key}"
-        if isinstance(value, dict):
+        if isinstance(value, dict) and value:
             out.update(flatten(value, f"{name}."))
         else:
-            out[name] = str(value)[:_MAX_PARAM]
+            out[name] = _as_written(value)[:_MAX_PARAM]
     return out
+
+
+def _round_metric(key: str, value: float) -> float:
+    """Counts and best measured values as they are; times and other computed values with
+    4 significant digits."""
+    return float(value) if key.startswith(("n_", "best_")) else significant(value)
+
+
+def _targets(config: dict, result: RoundResult) -> dict[str, Target]:
+    """The campaign's targets by name, for the representation of their predictions: the
+    fitted ones from the round, the others from the config's ``targets`` (only the
+    transform matters there)."""
+    out: dict[str, Target] = {}
+    for name, spec in (config.get("targets") or {}).items():
+        if isinstance(spec, dict):
+            try:
+                out[name] = Target(name, "maximize", 1.0, transform=spec.get("transform"))
+            except ConfigError:
+                continue
+    out.update({t.name: t for t in result.model_targets})
+    return out
+
+
+def _predicted(columns: list[str]) -> list[str]:
+    """Target names with predictions (``pred_<t>_mean`` columns), in column order."""
+    return [c[len("pred_"):-len("_mean")] for c in columns
+            if c.startswith("pred_") and c.endswith("_mean")]
+
+
+def prediction_metrics(rec: dict, targets: dict[str, Target]) -> dict[str, float]:
+    """A proposal's predictions as the terminal shows them: median and 68 % interval
+    (``Target.interval``, 3 significant digits) for log10-modelled targets, mean and sd
+    (4 significant digits) otherwise."""
+    out: dict[str, float] = {}
+    for name in _predicted(list(rec)):
+        mean, sd = rec[f"pred_{name}_mean"], rec.get(f"pred_{name}_sd")
+        if not _finite(mean):
+            continue
+        target = targets.get(name)
+        if target is not None and target.transform == "log10" and _finite(sd):
+            centre, lo, hi = (float(v) for v in target.interval(mean, sd))
+            out.update({f"pred_{name}_median": significant(centre, 3),
+                        f"pred_{name}_lo68": significant(lo, 3),
+                        f"pred_{name}_hi68": significant(hi, 3)})
+        else:
+            out[f"pred_{name}_mean"] = significant(mean)
+            if _finite(sd):
+                out[f"pred_{name}_sd"] = significant(sd)
+    return out
+
+
+def review_columns(result: RoundResult, targets: dict[str, Target]) -> list[str]:
+    """The runs-table columns a reviewer compares: per round the best measured values,
+    the hypervolume and the measured count; per proposal the predictions, the measured
+    values, the status and the decision."""
+    metrics = [*(f"best_{t}" for t in result.targets), "hypervolume_measured",
+               "n_measured"]
+    for name in _predicted(list(result.batch.columns)):
+        target = targets.get(name)
+        if target is not None and target.transform == "log10":
+            metrics += [f"pred_{name}_median", f"pred_{name}_lo68", f"pred_{name}_hi68"]
+        else:
+            metrics += [f"pred_{name}_mean"] + (
+                [f"pred_{name}_sd"] if name in result.targets else [])
+        if name in result.targets:
+            metrics.append(f"measured_{name}")
+    return ([f"metrics.`{m}`" for m in metrics]
+            + [f"tags.`{t}`" for t in ("status", "decision")])
+
+
+def _view_state(columns: list[str]) -> dict:
+    """The UI state of mlflow 3.17's saved view: selected columns, in order, wide enough
+    for their names (``ExperimentPageUIState``: selectedColumns, columnOrder,
+    columnWidths, keyed by column id ``metrics.`name```)."""
+    return {"selectedColumns": columns, "columnOrder": columns,
+            "columnWidths": {c: min(240, max(90, 24 + 7 * len(c.split("`")[1])))
+                             for c in columns}}
 
 
 def _git_sha() -> str:
@@ -82,6 +202,7 @@ class MlflowTracker:
         self.artifact_root = Path(artifact_root)
         self.http_max_retries = http_max_retries
         self.http_timeout_s = http_timeout_s
+        self._tags: dict[str, dict[str, str]] = {}  # experiment id -> its tags, as seen
 
     @cached_property
     def client(self) -> MlflowClient:
@@ -119,14 +240,41 @@ class MlflowTracker:
         return Path(self.uri.removeprefix("sqlite:///")).exists()
 
     def _experiment_id(self, campaign: str, create: bool = True) -> str | None:
+        """The campaign's experiment (created when ``create``), tagged as mlflow's
+        classic model-development kind: new ones, and existing ones when touched."""
         exp = self.client.get_experiment_by_name(campaign)
         if exp is not None:
+            if exp.tags.get(KIND_TAG) != EXPERIMENT_KIND:
+                self.client.set_experiment_tag(exp.experiment_id, KIND_TAG, EXPERIMENT_KIND)
+            self._tags[exp.experiment_id] = dict(exp.tags)
             return exp.experiment_id
         if not create:
             return None
         location = (self.artifact_root / campaign).resolve()
         location.mkdir(parents=True, exist_ok=True)
-        return self.client.create_experiment(campaign, artifact_location=location.as_uri())
+        exp_id = self.client.create_experiment(campaign, artifact_location=location.as_uri(),
+                                               tags={KIND_TAG: EXPERIMENT_KIND})
+        self._tags[exp_id] = {KIND_TAG: EXPERIMENT_KIND}
+        return exp_id
+
+    def _save_view(self, exp_id: str, columns: list[str]) -> None:
+        """Save the review view on the experiment: a saved view of mlflow 3.17 (tag
+        ``mlflow.sharedViewState.<id>``, a JSON envelope with name, times and the state
+        as JSON text), opened by ``?viewStateShareKey=<id>``.
+
+        Written when missing or when the review columns change (a new target): a view a
+        reviewer overrode in the UI is kept otherwise.
+        """
+        tags = self._tags.get(exp_id, {})
+        wanted = json.dumps(columns)
+        if VIEW_TAG in tags and tags.get(_COLUMNS_TAG) == wanted:
+            return
+        now = int(time.time() * 1000)
+        value = json.dumps({"name": _VIEW_NAME, "createdAt": now, "updatedAt": now,
+                            "state": json.dumps(_view_state(columns))})
+        self.client.set_experiment_tag(exp_id, VIEW_TAG, value)
+        self.client.set_experiment_tag(exp_id, _COLUMNS_TAG, wanted)
+        self._tags.setdefault(exp_id, {}).update({VIEW_TAG: value, _COLUMNS_TAG: wanted})
 
     def _runs(self, exp_id: str, kind: str) -> list:
         return self.client.search_runs([exp_id], f"tags.kind = '{kind}'", max_results=50000)
@@ -146,12 +294,15 @@ class MlflowTracker:
             figures: Artifact path to matplotlib figure.
         """
         exp_id = self._experiment_id(result.campaign)
-        self._catch_up(exp_id, result)
-        self._log_round_run(exp_id, result, config, description, figures or {})
+        targets = _targets(config, result)
+        self._catch_up(exp_id, result, targets)
+        self._log_round_run(exp_id, result, config, description, figures or {}, targets)
+        self._save_view(exp_id, review_columns(result, targets))
         self.log_measurements(result.campaign, result.ledger, result.targets)
 
     def _log_round_run(self, exp_id: str, result: RoundResult, config: dict,
-                       description: str, figures: dict) -> None:
+                       description: str, figures: dict, targets: dict[str, Target],
+                       ) -> None:
         import mlflow
         from mlflow.entities import Metric, Param
 
@@ -170,8 +321,8 @@ class MlflowTracker:
                 self.client.log_batch(rid, params=params[i:i + _BATCH])
             metrics = {**result.metrics, **loo_scores(result.model_check)}
             self.client.log_batch(rid, metrics=[
-                Metric(k, float(v), 0, result.round) for k, v in metrics.items()
-                if v is not None and math.isfinite(v)])
+                Metric(k, _round_metric(k, v), 0, result.round)
+                for k, v in metrics.items() if v is not None and math.isfinite(v)])
             if config:
                 self.client.log_dict(rid, config, "config.yaml")
             mlflow.set_tracking_uri(self.uri)
@@ -182,12 +333,13 @@ class MlflowTracker:
                 self.client.log_artifact(rid, str(snap))
             for path, fig in figures.items():
                 self.client.log_figure(rid, fig, path)
-            self._log_children(exp_id, rid, result)
+            self._log_children(exp_id, rid, result, targets)
             status = "FINISHED"
         finally:
             self.client.set_terminated(rid, status)
 
-    def _log_children(self, exp_id: str, parent: str, result: RoundResult) -> None:
+    def _log_children(self, exp_id: str, parent: str, result: RoundResult,
+                      targets: dict[str, Target]) -> None:
         from mlflow.entities import Metric, Param
 
         for rec in result.batch.to_dict("records"):
@@ -200,14 +352,14 @@ class MlflowTracker:
             cid = child.info.run_id
             self.client.log_batch(
                 cid,
-                params=[Param(c, repr(float(rec[c]))) for c in result.inputs],
-                metrics=[Metric(c, float(rec[c]), 0, result.round) for c in rec
-                         if c.startswith("pred_") and isinstance(rec[c], float)
-                         and math.isfinite(rec[c])],
+                params=[Param(c, f"{float(rec[c]):.4g}") for c in result.inputs],
+                metrics=[Metric(k, v, 0, result.round)
+                         for k, v in prediction_metrics(rec, targets).items()],
             )
             self.client.set_terminated(cid, "FINISHED")
 
-    def _catch_up(self, exp_id: str, result: RoundResult) -> None:
+    def _catch_up(self, exp_id: str, result: RoundResult,
+                  targets: dict[str, Target]) -> None:
         """Repair what an interrupted process left: runs still ``RUNNING`` are closed
         (``KILLED``), rounds of the ledger missing from the store are logged late, and
         proposals without a child run get one under their round's run."""
@@ -230,16 +382,24 @@ class MlflowTracker:
                 self._log_round_run(
                     exp_id, late, {},
                     f"**Round {rnd}** logged late from the ledger: tracking was unreachable "
-                    "when it ran. Proposals and predictions are as recorded in the ledger.",
-                    {})
+                    "when it ran. Proposals are as recorded in the ledger; their child "
+                    "runs show the predictions as the terminal did (median and 68 % "
+                    "interval for log10-modelled targets, mean and sd otherwise).",
+                    {}, targets)
             elif not set(rows["id"]) <= have:
                 late.batch = late.batch[~late.batch["id"].isin(have)]
-                self._log_children(exp_id, logged[str(rnd)], late)
+                self._log_children(exp_id, logged[str(rnd)], late, targets)
 
     # ------------------------------------------------------- measurements, decisions
     def log_measurements(self, campaign: str, ledger: pd.DataFrame,
                          targets: list[str]) -> int:
-        """Log measured values and statuses onto the proposals' child runs.
+        """Bring the proposals' child runs in line with the ledger, both ways: measured
+        values (``measured_<target>``, as recorded) and the ``status`` tag.
+
+        A value cleared from the ledger (or one whose row left it) is logged as NaN, a
+        changed one again: mlflow keeps a metric's history and shows its latest value
+        (latest step), and cannot delete a metric. A row no longer in the ledger gets
+        the status ``not in ledger``.
 
         Returns:
             The number of child runs updated.
@@ -251,17 +411,23 @@ class MlflowTracker:
             return 0
         from mlflow.entities import Metric, RunTag
 
-        by_id = {r.data.tags.get("ledger_id"): r for r in self._runs(exp_id, "proposal")}
+        rows = {rec["id"]: rec for rec in ledger.to_dict("records")}
+        now = int(time.time() * 1000)
         updated = 0
-        for rec in ledger.to_dict("records"):
-            run = by_id.get(rec["id"])
-            if run is None:
-                continue
-            metrics = [Metric(f"measured_{t}", float(rec[t]), 0, 0) for t in targets
-                       if isinstance(rec[t], float) and math.isfinite(rec[t])
-                       and run.data.metrics.get(f"measured_{t}") != float(rec[t])]
-            tags = ([RunTag("status", rec["status"])]
-                    if run.data.tags.get("status") != rec["status"] else [])
+        for run in self._runs(exp_id, "proposal"):
+            rec = rows.get(run.data.tags.get("ledger_id"))
+            metrics = []
+            for t in targets:
+                key = f"measured_{t}"
+                value = float(rec[t]) if rec is not None and _finite(rec.get(t)) else None
+                shown = run.data.metrics.get(key)
+                shown = shown if _finite(shown) else None
+                if value != shown:
+                    step = len(self.client.get_metric_history(run.info.run_id, key))
+                    metrics.append(Metric(key, math.nan if value is None else value, now,
+                                          step))
+            status = rec["status"] if rec is not None else "not in ledger"
+            tags = [RunTag("status", status)] if run.data.tags.get("status") != status else []
             if metrics or tags:
                 self.client.log_batch(run.info.run_id, metrics=metrics, tags=tags)
                 updated += 1
@@ -282,7 +448,13 @@ class MlflowTracker:
         return out
 
     def mark_decisions(self, campaign: str, decisions: dict[str, str]) -> None:
-        """Record decisions as applied (setting ``decision`` too, for CLI decisions)."""
+        """Record decisions as applied (setting ``decision`` too, for CLI decisions).
+
+        Only values that are decisions (approve/reject): a typo is never marked applied,
+        so the next round reports it again and reads its correction.
+        """
+        decisions = {ident: value for ident, value in decisions.items()
+                     if str(value).strip().lower() in DECISIONS}
         exp_id = self._experiment_id(campaign, create=False) if self._store_exists() else None
         if exp_id is None or not decisions:
             return
@@ -296,12 +468,13 @@ class MlflowTracker:
                     RunTag("decision_applied", decisions[ident])])
 
     def review_hint(self, campaign: str) -> str | None:
-        """The command that opens the UI on this store, and the campaign's page in it.
+        """The command that opens the UI on this store, and the campaign's page in it:
+        the runs table in mlflow's classic layout, with the review view's columns.
 
         A tracking server is its own UI: the hint is the campaign's page there.
         """
         exp_id = self._experiment_id(campaign, create=False) if self._store_exists() else None
-        page = f"#/experiments/{exp_id}/runs" if exp_id else ""
+        page = runs_page(exp_id, self._tags.get(exp_id)) if exp_id else ""
         if urlparse(self.uri).scheme in ("http", "https"):
             return f"open {self.uri.rstrip('/')}/{page}"
         return f"{ui_command(self.uri)}   then open http://{HOST}:{PORT}/{page}"

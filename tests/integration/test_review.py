@@ -43,6 +43,11 @@ def test_decisions_from_ui_tags_and_command_line(tmp_path):
     assert len(frame) == 10 and set(frame.loc[8:, "source"]) == {"initial"}
     children = _children(client, exp_id)
     assert children["oxy-0003"].data.tags["decision_applied"] == "reject"
+    # a tag that is not a decision is reported, never marked applied
+    assert "decision_applied" not in children["oxy-0004"].data.tags
+    # the printed link opens the runs table in the classic layout with the review view
+    assert (f"/#/experiments/{exp_id}/runs?viewStateShareKey=optim-review"
+            "&workflowType=machine_learning") in nxt.stdout
     # a hand edit of the ledger is not overridden by the old tag afterwards
     frame.loc[2, "status"] = "approved"
     frame.to_csv(ledger, index=False)
