@@ -91,7 +91,8 @@ def campaign_store(tmp_path: Path) -> Path:
     results.insert(0, "id", frame["id"])
     results.to_csv(tmp_path / "results.csv", index=False)
     cli(runs, f"record={tmp_path / 'results.csv'}")
-    cli(runs, *SMOKE)
+    out = cli(runs, *SMOKE).stdout
+    (tmp_path / "printed_link.txt").write_text(out.split("then open ")[-1].split()[0])
     return runs
 
 
@@ -122,13 +123,20 @@ def test_review_screen_and_rejection_in_chromium(campaign_store, tmp_path):
                                         args=FLAGS)
             page = browser.new_page(viewport={"width": 1600, "height": 1000})
             page.set_default_timeout(60_000)
-            # the campaign's runs table: both rounds
-            page.goto(f"{base}/#/experiments/{exp_id}/runs", wait_until="domcontentloaded")
+            # the campaign's runs table, opened by the link the round printed: both
+            # rounds, the classic layout, the columns a reviewer compares without setup
+            printed = (tmp_path / "printed_link.txt").read_text()
+            assert printed.startswith(f"http://127.0.0.1:5000/#/experiments/{exp_id}/runs")
+            page.goto(base + printed.removeprefix("http://127.0.0.1:5000"),
+                      wait_until="domcontentloaded")
             page.get_by_text("round-002").first.wait_for()
             assert page.get_by_text("round-001").first.is_visible()
             close = page.get_by_role("button", name="Close")  # mlflow's assistant panel
             if close.count():
                 close.first.click()
+            for column in ("best_conductivity_mS_cm", "hypervolume_measured", "n_measured"):
+                page.get_by_text(column).first.wait_for(state="visible")
+            assert not page.get_by_text("Evaluation runs").count()  # not the GenAI layout
             page.screenshot(path=shots / "runs_table.png")
             # a round: its description, its proposals as child runs
             page.goto(f"{base}/#/experiments/{exp_id}/runs/{round2.info.run_id}",
