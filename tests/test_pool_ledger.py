@@ -9,7 +9,25 @@ import pytest
 from optim import Campaign
 from optim.rounds import plan_round
 from tests.helpers import make_settings
-from tests.search_space.test_pool import OXY, _oxy_rows, _pool_file
+
+OXY = ["Li2O", "ZrCl4", "AlCl3", "anneal_temperature_C", "milling_time_h"]
+
+
+def _pool_file(tmp_path, rows):
+    path = tmp_path / "shelf.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    return path
+
+
+def _oxy_rows(n):
+    """``n`` feasible oxychloride candidates, each with the name on its jar."""
+    rows = []
+    for i in range(n):
+        li = 0.40 + 0.02 * i
+        rows.append({"material": f"jar {i}", "Li2O": li, "ZrCl4": (1 - li) * 0.7,
+                     "AlCl3": (1 - li) * 0.3, "anneal_temperature_C": 30 + 15 * i,
+                     "milling_time_h": 12})
+    return rows
 
 
 def test_the_pools_name_column_is_carried_into_the_ledger(tmp_path):
