@@ -25,7 +25,8 @@ from optim.exceptions import ConfigError, OptimError, OptimWarning
 from optim.progress import say, status
 from optim.report import best_in_words, format_batch, loop_line, next_steps
 
-STEP_KEYS = ("campaign", "record", "approve", "reject", "rounds", "lab", "accept_changes")
+STEP_KEYS = ("campaign", "record", "approve", "reject", "rounds", "experiments", "lab",
+             "accept_changes")
 
 
 def _ids(value: object) -> list[str]:
@@ -50,22 +51,28 @@ def _run(cfg: DictConfig) -> None:
     if record and (approve or reject):
         raise ConfigError("record= and approve=/reject= given together. Fix: run them as "
                           "two commands (one step at a time).", key="record")
-    rounds = plain.get("rounds", 1)
-    if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 1:
-        raise ConfigError(f"config key rounds: value={rounds!r}; expected a whole number >= 1. "
-                          "Fix: e.g. rounds=5.",
-                          key="rounds", value=rounds)
-    if rounds > 1 and campaign.lab is None:
-        raise ConfigError(f"rounds={rounds} needs a lab that measures: lab=simulated, or your "
+    rounds, experiments = plain.get("rounds"), plain.get("experiments")
+    for key, value in (("rounds", rounds), ("experiments", experiments)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                                  or value < 1):
+            raise ConfigError(f"config key {key}: value={value!r}; expected a whole number "
+                              f">= 1. Fix: e.g. {key}={5 if key == 'rounds' else 44}.",
+                              key=key, value=value)
+    if ((rounds or 1) > 1 or experiments is not None) and campaign.lab is None:
+        key, value = (("rounds", rounds) if (rounds or 1) > 1
+                      else ("experiments", experiments))
+        raise ConfigError(f"{key}={value} needs a lab that measures: lab=simulated, or your "
                           "own lab (lab._target_). With lab=manual, people measure, so each "
-                          "command plans one round. Fix: add lab=simulated (or your lab), or drop "
-                          "rounds=.", key="rounds", value=rounds)
+                          "command plans one round. Fix: add lab=simulated (or your lab), or "
+                          f"drop {key}=.", key=key, value=value)
+    if rounds is None and experiments is None:
+        rounds = 1
     if record:
         _record(campaign, Path(record))
     elif approve or reject:
         _decide(campaign, approve, reject)
     elif campaign.lab is not None:
-        _closed_loop(campaign, rounds, bool(plain.get("benchmark")))
+        _closed_loop(campaign, rounds, bool(plain.get("benchmark")), experiments)
     else:
         with status(f"campaign {campaign.name}: planning a round"):
             result = campaign.propose()
@@ -108,8 +115,10 @@ def _claim_benchmark_folder(campaign: Campaign) -> None:
             "arm), or start a new sweep.") from None
 
 
-def _closed_loop(campaign: Campaign, rounds: int, benchmark: bool) -> None:
-    """Propose, measure with the lab, record, repeat; one progress line per round."""
+def _closed_loop(campaign: Campaign, rounds: int | None, benchmark: bool,
+                 experiments: int | None = None) -> None:
+    """Propose, measure with the lab, record, repeat; one progress line per round
+    (``rounds`` rounds, or until the ledger holds ``experiments``)."""
     label = ""
     if benchmark:
         _claim_benchmark_folder(campaign)
@@ -122,9 +131,11 @@ def _closed_loop(campaign: Campaign, rounds: int, benchmark: bool) -> None:
     def progress(step: LoopRound) -> None:
         say(loop_line(step, label))
 
-    with status(f"{label}campaign {campaign.name}, {rounds} round(s)",
+    budget = ", ".join(([f"{rounds} round(s)"] if rounds is not None else [])
+                       + ([f"up to {experiments} experiments"] if experiments else []))
+    with status(f"{label}campaign {campaign.name}, {budget}",
                 enabled=None if not benchmark else False):  # parallel jobs: no live line
-        campaign.run(rounds=rounds, on_round=progress)
+        campaign.run(rounds=rounds, on_round=progress, experiments=experiments)
     if campaign.stopped:
         print(f"{label}The loop {campaign.stopped}")
     ledger = campaign.ledger

@@ -19,7 +19,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +79,25 @@ class LoopRound:
     def best(self) -> dict[str, float]:
         """Best measured value per target so far (failed rows do not count)."""
         return best_measured(self.ledger, self.settings.objectives)
+
+
+def _within_budget(settings: CampaignSettings, n_active: int, experiments: int,
+                   ) -> CampaignSettings | None:
+    """The settings for the next round of a loop limited to ``experiments`` in the
+    ledger (rejected proposals do not count): the batch (and an initial design) cut to
+    what is left; ``None`` when the budget is spent."""
+    left = experiments - n_active
+    if left <= 0:
+        return None
+    return replace(settings, batch_size=min(settings.batch_size, left),
+                   n_initial=min(settings.n_initial, experiments))
+
+
+def _rounds_for(settings: CampaignSettings, n_active: int, experiments: int) -> int:
+    """Rounds a loop needs to reach ``experiments`` (the initial design's round first)."""
+    missing = max(0, min(settings.n_initial, experiments) - n_active)
+    left = experiments - max(n_active, min(settings.n_initial, experiments))
+    return (missing > 0) + max(0, -(-left // settings.batch_size))
 
 
 def _lab_name(lab: Lab) -> str:
@@ -212,8 +231,9 @@ class Campaign:
                                      self.name, ledger, self._settings.schema.targets)))
         return changed
 
-    def run(self, lab: Lab | None = None, rounds: int = 1,
-            on_round: Callable[[LoopRound], None] | None = None) -> list[RoundResult]:
+    def run(self, lab: Lab | None = None, rounds: int | None = 1,
+            on_round: Callable[[LoopRound], None] | None = None, *,
+            experiments: int | None = None) -> list[RoundResult]:
         """The closed loop: propose, measure with the lab, record; ``rounds`` times.
 
         Args:
@@ -221,8 +241,12 @@ class Campaign:
                 ``experiments`` has ``id``, ``round`` and the input columns; the
                 measurements, ``id`` and target columns (and optionally ``status``,
                 ``notes``), are validated like a results file.
-            rounds: Rounds to run.
+            rounds: Rounds to run (the initial design's round counts as one);
+                ``None``: as many as ``experiments`` needs.
             on_round: Called after each round is recorded.
+            experiments: A budget: stop once the ledger holds this many experiments
+                (proposed, measured or failed; rejected ones do not count), the last
+                batch cut to fit (``None``: no budget).
 
         Proposals an earlier loop left unmeasured (it crashed, or the lab failed) are
         sent to the lab first; their ids are in ``self.resumed``. A pool campaign whose
@@ -235,6 +259,13 @@ class Campaign:
                 proposals stay in the ledger as ``proposed``).
         """
         lab = lab if lab is not None else self.lab
+        if experiments is not None and (isinstance(experiments, bool) or not isinstance(
+                experiments, int) or experiments < 1):
+            raise ConfigError(f"config key experiments: value={experiments!r}; expected a "
+                              "whole number >= 1. Fix: e.g. experiments=44.",
+                              key="experiments", value=experiments)
+        if rounds is None and experiments is not None:
+            rounds = experiments  # each round adds at least one experiment
         if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 1:
             raise ConfigError(f"config key rounds: value={rounds!r}; expected a whole "
                               "number >= 1. Fix: e.g. rounds=5.", key="rounds", value=rounds)
@@ -247,12 +278,26 @@ class Campaign:
         self.resumed = self._resume(lab, name)
         results = []
         self.stopped = None
+        base = self._settings
+        if experiments is not None:
+            rounds = min(rounds, _rounds_for(base, self._n_active(), experiments))
+            if rounds == 0:
+                self.stopped = (f"ran no round: the ledger already holds "
+                                f"{self._n_active()} experiment(s), the budget "
+                                f"experiments={experiments}")
         for k in range(1, rounds + 1):
+            if experiments is not None:
+                budget = _within_budget(base, self._n_active(), experiments)
+                if budget is None:
+                    break
+                self._settings = budget
             try:
                 result = self.propose()
             except PoolExhaustedError as err:  # everything the lab has is measured
                 self.stopped = f"stopped after {k - 1} of {rounds} round(s): {err}"
                 break
+            finally:
+                self._settings = base
             step(f"round {result.round}: measuring with lab {name}")
             measured = self._measure(lab, name, result)
             _, ledger = self._record(measured, f"lab {name}, round {result.round}")
@@ -260,6 +305,10 @@ class Campaign:
             if on_round is not None:
                 on_round(LoopRound(k, rounds, result, ledger, self._settings))
         return results
+
+    def _n_active(self) -> int:
+        """The ledger's experiments that count towards a budget (not rejected)."""
+        return int((self.ledger["status"] != "rejected").sum())
 
     def _resume(self, lab: Lab, name: str) -> list[str]:
         """Measure and record what an interrupted loop proposed but never recorded."""

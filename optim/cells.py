@@ -79,7 +79,7 @@ def _check_shape(text: str, path, what: str) -> None:
     except csv.Error as err:
         raise LedgerError(f"{what} {path}: not a readable CSV header ({err}). Fix: save "
                           "it as CSV (UTF-8).") from None
-    if ";" in ",".join(header) and len(header) == 1:
+    if any(";" in cell for cell in header):  # also a header name with a comma in it
         raise LedgerError(
             f"{what} {path}: the header is separated by ';' (a spreadsheet export with "
             "decimal commas?). Fix: export as CSV with ',' between cells and '.' as the "
@@ -201,4 +201,19 @@ def parse_inputs(rec: dict[str, str], i: int, space: SearchSpace, source: str,
                 "the row is kept as written and normalized for modelling.",
                 LedgerWarning, stacklevel=3,
             )
+    for c in space.sums:  # {sum: [FA, MA], equals: 1}: tolerated like a composition
+        total = sum(row[n] for n in c.coefficients)
+        # each value rounded to 2 decimals (a published table) is off by up to 0.005
+        tol = SUM_TOLERANCE * len(c.coefficients)
+        if abs(total - c.rhs) > tol + 1e-9:
+            raise LedgerError(
+                f"{where(source, i)}, columns {'+'.join(c.coefficients)}: values sum to "
+                f"{total:.6g}; expected {c.rhs:g} within {tol:g} (constraint "
+                f"{c.description}). Fix: enter fractions that sum to {c.rhs:g} (each "
+                "amount divided by their sum).")
+        if abs(total - c.rhs) > SUM_QUIET:
+            warnings.warn(
+                f"{where(source, i)}: {'+'.join(c.coefficients)} sum to {total:.6g} "
+                "(rounded values?); the row is kept as written and normalized for "
+                "modelling.", LedgerWarning, stacklevel=3)
     return row

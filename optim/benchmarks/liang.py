@@ -17,6 +17,8 @@ Usage::
 
     python -m optim.benchmarks.liang                       # full: 3 datasets, 10 seeds
     python -m optim.benchmarks.liang --datasets crossed_barrel --seeds 5 --budget 100
+    python -m optim.benchmarks.liang --csv my_data.csv --inputs a,b,c --target y \
+        --direction maximize                               # any table of measured designs
 
 Budget on a 2-core machine: 10 seeds (Liang used 50), experiments capped per dataset
 (crossed barrel 100 of 600, P3HT 60 of 178, AgNP 60 of 164). Prints a table, writes
@@ -28,6 +30,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -39,6 +42,8 @@ from matplotlib.figure import Figure
 
 from optim.acquisition import OptimizerSpec, qLogNoisyExpectedHypervolumeImprovement
 from optim.campaign import Campaign, LoopRound
+from optim.cells import parse_number, read_table
+from optim.exceptions import ConfigError, LedgerError, OptimError, where
 from optim.labs import average_replicates
 from optim.objectives import Objectives, Target
 from optim.pool import CandidatePool
@@ -52,10 +57,11 @@ DATA = Path(__file__).resolve().parent / "data"
 
 @dataclass(frozen=True)
 class Dataset:
-    """A Liang et al. dataset: file, input columns (renamed), objective."""
+    """A Liang et al. dataset (or a table of one's own): file, input columns
+    (renamed), objective."""
 
     name: str
-    file: str
+    file: str  # relative to the data folder, or absolute
     inputs: dict[str, str]  # original column -> ledger column
     target: tuple[str, str]  # original column -> ledger column
     maximize: bool
@@ -81,6 +87,66 @@ DATASETS = {
 }
 
 STRATEGIES = ("gp", "forest")  # our default (GP + qLogNEI) and the tree ensemble
+
+
+MIN_DESIGNS = 4  # 2 random starts and at least 2 designs left to choose from
+
+
+def custom_dataset(path: str | Path, inputs: list[str], target: str, direction: str,
+                   budget: int | None = None) -> Dataset:
+    """A benchmark dataset from any CSV of measured designs, validated.
+
+    Args:
+        path: The CSV file (one row per measured design; replicates are averaged).
+        inputs: Its input columns.
+        target: Its measured column.
+        direction: ``maximize`` or ``minimize``.
+        budget: Experiments per run (default: 100, at most the number of designs).
+
+    Raises:
+        ConfigError: The file, a column or a cell that cannot be used, with the fix.
+    """
+    file = Path(path).expanduser().resolve()
+    if direction not in ("maximize", "minimize"):
+        raise ConfigError(f"--direction {direction!r}: expected maximize or minimize. "
+                          "Fix: --direction maximize (or minimize).", key="direction",
+                          value=direction)
+    if not file.is_file():
+        raise ConfigError(f"--csv {path}: file not found (looked at {file}). Fix: give the "
+                          "path of a CSV file with one row per measured design.", key="csv",
+                          value=str(path))
+    if not inputs or len(set(inputs)) != len(inputs) or target in inputs:
+        raise ConfigError(f"--inputs {','.join(inputs)} --target {target}: expected distinct "
+                          "input columns and a target that is not one of them. Fix: e.g. "
+                          "--inputs a,b,c --target y.", key="inputs", value=inputs)
+    try:
+        raw = read_table(file, "benchmark file")
+    except LedgerError as err:
+        raise ConfigError(str(err), key="csv", value=str(path)) from err
+    missing = [c for c in [*inputs, target] if c not in raw.columns]
+    if missing:
+        raise ConfigError(f"{file}: no column(s) {missing}; it has {list(raw.columns)}. Fix: "
+                          "name the file's columns in --inputs and --target (exact "
+                          "spelling; quote names with spaces).", key="columns", value=missing)
+    for i, rec in enumerate(raw[[*inputs, target]].to_dict("records"), start=1):
+        for col, text in rec.items():
+            try:
+                parse_number(text, where(str(file), i, col), "every input and target cell "
+                             "must be a number (drop rows of designs not measured).")
+            except LedgerError as err:
+                raise ConfigError(str(err), key=col, value=text) from err
+    ds = Dataset(file.stem, str(file), {c: c for c in inputs}, (target, target),
+                 direction == "maximize", budget or 100)
+    pool = load_pool(ds)
+    constant = [c for c in inputs if pool[c].nunique() < 2]
+    if constant or len(pool) < MIN_DESIGNS:
+        raise ConfigError(f"{file}: {len(pool)} distinct design(s)"
+                          + (f"; input(s) {constant} take a single value" if constant else "")
+                          + f". Fix: at least {MIN_DESIGNS} distinct designs, and drop inputs "
+                          "that never change from --inputs.", key="inputs",
+                          value=constant or len(pool))
+    return Dataset(ds.name, ds.file, ds.inputs, ds.target, ds.maximize,
+                   min(ds.budget, len(pool)))
 
 
 def load_pool(ds: Dataset) -> pd.DataFrame:
@@ -117,15 +183,17 @@ def _settings(ds: Dataset, pool: pd.DataFrame, strategy: str, seed: int, folder:
     )
 
 
-def run_one(dataset: str, strategy: str, seed: int, budget: int | None = None) -> dict:
+def run_one(dataset: str | Dataset, strategy: str, seed: int, budget: int | None = None,
+            ) -> dict:
     """One benchmark run: top-5 % designs found after each experiment.
 
     The product's own closed loop (:meth:`optim.Campaign.run`) on a pool campaign, with
     a lab that answers each design with its averaged recorded value.
     """
-    ds = DATASETS[dataset]
-    budget = budget or ds.budget
+    ds = dataset if isinstance(dataset, Dataset) else DATASETS[dataset]
+    dataset = ds.name
     pool = load_pool(ds)
+    budget = min(budget or ds.budget, len(pool))
     top = top_set(pool, ds)
     names = list(ds.inputs.values())
     lookup = {tuple(np.round(r[names].to_numpy(float), 9)): r[ds.target[1]]
@@ -194,7 +262,7 @@ def summarize(runs: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 def reference_curve(dataset: str) -> pd.DataFrame | None:
     """The authors' reference curve (crossed barrel only), or ``None``."""
-    ref = DATASETS[dataset].reference
+    ref = DATASETS[dataset].reference if dataset in DATASETS else None
     return pd.read_csv(DATA / ref) if ref else None
 
 
@@ -247,10 +315,20 @@ def log_to_mlflow(uri: str, curves: pd.DataFrame, table: pd.DataFrame, out: Path
                          {k: str(v) for k, v in params.items()}, {}, artifacts, arms)
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--datasets", nargs="+", default=list(DATASETS),
-                        choices=list(DATASETS), help="datasets (default: all three)")
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line (``--help`` lists it)."""
+    parser = argparse.ArgumentParser(prog="python -m optim.benchmarks.liang",
+                                     description=__doc__.split("\n\n")[0])
+    parser.add_argument("--datasets", nargs="+", default=None, choices=list(DATASETS),
+                        help="datasets (default: all three, or none with --csv)")
+    parser.add_argument("--csv", type=Path, default=None,
+                        help="a table of one's own: one row per measured design (with "
+                             "--inputs, --target, --direction)")
+    parser.add_argument("--inputs", default=None,
+                        help="--csv's input columns, comma-separated (a,b,c)")
+    parser.add_argument("--target", default=None, help="--csv's measured column")
+    parser.add_argument("--direction", default=None, choices=("maximize", "minimize"),
+                        help="--csv's target: maximize or minimize")
     parser.add_argument("--strategies", nargs="+", default=list(STRATEGIES),
                         choices=list(STRATEGIES),
                         help="gp: our default (GP + qLogNEI); forest: random forest")
@@ -265,10 +343,43 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--tracking-uri", default=None,
                         help="mlflow store (default: sqlite:///runs/mlflow.db); 'none' skips")
     args = parser.parse_args(argv)
+    given = [f"--{k}" for k in ("inputs", "target", "direction") if getattr(args, k)]
+    if args.csv is None and given:
+        parser.error(f"{', '.join(given)} go with --csv. Fix: add --csv <file>.")
+    if args.csv is not None and len(given) < 3:
+        parser.error("--csv needs --inputs, --target and --direction. Fix: e.g. --csv "
+                     "data.csv --inputs a,b,c --target y --direction maximize.")
+    if args.datasets is None:
+        args.datasets = [] if args.csv is not None else list(DATASETS)
+    return args
+
+
+def datasets_of(args: argparse.Namespace) -> list[Dataset]:
+    """The datasets a command line names, a ``--csv`` table validated.
+
+    Raises:
+        ConfigError: A ``--csv`` table that cannot be used.
+    """
+    chosen = [DATASETS[d] for d in args.datasets]
+    if args.csv is not None:
+        inputs = [c.strip() for c in args.inputs.split(",") if c.strip()]
+        chosen.append(custom_dataset(args.csv, inputs, args.target, args.direction,
+                                     args.budget))
+    return chosen
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m optim.benchmarks.liang``: run, summarize, plot, log."""
+    args = parse_args(argv)
+    try:
+        datasets = datasets_of(args)
+    except OptimError as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)
     from joblib import Parallel, delayed
 
     start = time.perf_counter()
-    tasks = [(d, s, seed) for d in args.datasets for s in args.strategies
+    tasks = [(d, s, seed) for d in datasets for s in args.strategies
              for seed in range(args.seeds)]
     runs = Parallel(n_jobs=args.jobs)(delayed(run_one)(d, s, seed, args.budget)
                                       for d, s, seed in tasks)
@@ -293,7 +404,8 @@ def main(argv: list[str] | None = None) -> None:
     uri = args.tracking_uri or f"sqlite:///{Path('runs').resolve()}/mlflow.db"
     if uri != "none":
         pid = log_to_mlflow(uri, curves, table, args.out,
-                            {"seeds": args.seeds, "datasets": ",".join(args.datasets),
+                            {"seeds": args.seeds,
+                             "datasets": ",".join(d.name for d in datasets),
                              "wall_s": f"{wall:.0f}"})
         print(f"logged to mlflow {uri}, experiment benchmark-liang2021, run {pid}")
 

@@ -20,6 +20,7 @@ from hydra.errors import HydraException, InstantiationException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from optim.config.overrides import check_overrides
 from optim.config.parse import resolve_threads, settings_from_config, tracker_from_config
 from optim.exceptions import ConfigError
 from optim.paths import PROJECT_ROOT
@@ -43,7 +44,10 @@ def register_resolvers() -> None:
 
 
 def campaign_source(campaign: str, config_dir: str | Path | None = None) -> str:
-    """The campaign's YAML file as messages name it."""
+    """The campaign's YAML file as messages name it (Hydra takes the project's
+    ``configs/`` before a ``config_dir`` when both hold the name)."""
+    if (CONFIG_DIR / "campaign" / f"{campaign}.yaml").is_file():
+        return f"configs/campaign/{campaign}.yaml"
     if config_dir is not None:
         path = Path(config_dir) / "campaign" / f"{campaign}.yaml"
         if path.is_file():
@@ -59,9 +63,10 @@ def compose(campaign: str, overrides: Sequence[str] = (),
         campaign: A campaign config name (``configs/campaign/<name>.yaml``, or in
             ``config_dir``'s ``campaign/`` folder).
         overrides: Hydra overrides, as on the command line (``batch_size=2``).
-        config_dir: An extra config folder searched before the project's ``configs/``
-            (the CLI's ``--config-dir``): its ``campaign/``, ``lab/``, ... folders add
-            or replace options.
+        config_dir: An extra config folder (the CLI's ``--config-dir``): its
+            ``campaign/``, ``lab/``, ``prices/``, ... folders add options. Hydra searches
+            it after the project's ``configs/``, so an option of the same name there is
+            taken from ``configs/``: give your own options names of their own.
 
     Raises:
         ConfigError: Unknown campaign or option, or a malformed override.
@@ -75,17 +80,20 @@ def compose(campaign: str, overrides: Sequence[str] = (),
                               "that holds your campaign/<name>.yaml.", key="config_dir",
                               value=str(config_dir))
         extra = [f"hydra.searchpath=[file://{folder}]"]
+    check_overrides([f"campaign={campaign}", *overrides], CONFIG_DIR, config_dir)
     try:
         with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
             return hydra_compose("config", overrides=[f"campaign={campaign}", *extra,
                                                       *overrides])
     except (HydraException, OmegaConfBaseException) as err:
         known = sorted(p.stem for p in (CONFIG_DIR / "campaign").glob("*.yaml"))
-        detail = str(err).split("\nConfig search path")[0].strip()
+        detail = "; ".join(line.strip() for line in
+                           str(err).split("\nConfig search path")[0].strip().splitlines()
+                           if line.strip())
         missing = f"'campaign/{campaign}'" in detail
         raise ConfigError(
             f"campaign {campaign!r} with overrides {list(overrides)} could not be composed: "
-            f"{detail}\nFix: a campaign of {known} (or one in config_dir's campaign/ "
+            f"{detail}. Fix: a campaign of {known} (or one in config_dir's campaign/ "
             "folder) and overrides written as on the command line (key=value).",
             key="campaign" if missing else None, value=campaign if missing else None,
         ) from err
@@ -150,10 +158,14 @@ def build(cfg: DictConfig, source: str) -> CampaignConfig:
         source=source,
     )
     has_lab = "_target_" in (plain.get("lab") or {})
+    lab = _instantiate(cfg, "lab", source) if has_lab else None
+    check = getattr(lab, "check_campaign", None)
+    if callable(check):  # a lab may check itself against the campaign (lab=replay)
+        check(settings)
     return CampaignConfig(
         settings=settings,
         tracker=tracker_from_config(plain.get("tracking") or {}),
-        lab=_instantiate(cfg, "lab", source) if has_lab else None,
+        lab=lab,
         lab_name=str(plain["lab"]["_target_"]) if has_lab else None,
         threads=resolve_threads(plain.get("threads", "auto")),
         plain=plain,

@@ -4,7 +4,11 @@ Config writes constraints the way a chemist thinks of them:
 
 - ``{sum: [ZrCl4, AlCl3], min: 0.25}``: a sum of parameters with a min and/or max;
 - ``{ratio: "O/(Zr+Al)", max: 2.3}``: an element ratio of a composition, linear in the
-  precursor fractions because ``num/den <= r  <=>  r*den - num >= 0`` for ``den > 0``.
+  precursor fractions because ``num/den <= r  <=>  r*den - num >= 0`` for ``den > 0``;
+- ``{sum: [FA, MA], equals: 1}``: fractions of a mixture that is not a chemical formula
+  (organic cations, generic materials) summing to a total: an equality, tolerated in
+  the ledger and pool files like a composition's sum (rounded values, within 0.005 per
+  part: kept with a warning and normalized for modelling).
 """
 
 from __future__ import annotations
@@ -78,8 +82,18 @@ def _amounts(composition: CompositionParameter, symbols: list[str]) -> list[floa
 
 def _bounds_of(spec: Mapping, key: str) -> tuple[float | None, float | None]:
     lo, hi = spec.get("min"), spec.get("max")
+    if "equals" in spec:
+        if lo is not None or hi is not None or "sum" not in spec:
+            raise ConfigError(f"{dict(spec)}: 'equals' goes with 'sum' alone. Fix: write "
+                              "{sum: [A, B], equals: 1}, or a sum with min/max.", key=key,
+                              value=dict(spec))
+        if not is_finite_number(spec["equals"]):
+            raise ConfigError(f"equals={spec['equals']!r} is not a finite number.", key=key,
+                              value=spec["equals"])
+        return None, None
     if lo is None and hi is None:
-        raise ConfigError(f"needs 'min' and/or 'max'. Got {dict(spec)}.", key=key)
+        raise ConfigError(f"needs 'min' and/or 'max' (or, for a sum, 'equals'). Got "
+                          f"{dict(spec)}.", key=key)
     for label, value in (("min", lo), ("max", hi)):
         if value is not None and not is_finite_number(value):
             raise ConfigError(f"{label}={value!r} is not a finite number.", key=key,
@@ -109,12 +123,13 @@ def constraints_from_config(
     """Turn config constraint entries into linear constraints.
 
     Args:
-        specs: Entries ``{sum: [...], min/max}`` or ``{ratio: "A/(B+C)", min/max}``.
+        specs: Entries ``{sum: [...], min/max}``, ``{sum: [...], equals: total}`` or
+            ``{ratio: "A/(B+C)", min/max}``.
         composition: The composition that element ratios refer to.
         parameter_names: Every parameter name of the space (for ``sum`` entries).
 
     Returns:
-        Inequality constraints ``lhs >= rhs``.
+        Constraints ``lhs >= rhs``, and ``lhs == rhs`` for ``equals`` sums.
 
     Raises:
         ConfigError: An entry is malformed or names an unknown parameter or element;
@@ -133,6 +148,15 @@ def constraints_from_config(
                 raise ConfigError(
                     f"sum names {unknown}, not parameters of this space. "
                     f"Expected some of {list(parameter_names)}.", key=key, value=unknown)
+            if len(set(names)) != len(names) or not names:
+                raise ConfigError(f"sum={names} is empty or names a parameter twice.",
+                                  key=key, value=names)
+            if "equals" in spec:
+                total = float(spec["equals"])
+                out.append(LinearConstraint(dict.fromkeys(names, 1.0), total,
+                                            is_equality=True,
+                                            description=f"{' + '.join(names)} = {total:g}"))
+                continue
             out += _two_sided(dict.fromkeys(names, 1.0), lo, hi, " + ".join(names))
         elif "ratio" in spec:
             if composition is None:
@@ -157,5 +181,6 @@ def constraints_from_config(
         else:
             raise ConfigError(
                 f"{dict(spec)} has neither 'sum' nor 'ratio'. Fix: write "
-                "{sum: [A, B], min: 0.25} or {ratio: 'O/(Zr+Al)', max: 2.3}.", key=key)
+                "{sum: [A, B], min: 0.25}, {sum: [A, B], equals: 1} or "
+                "{ratio: 'O/(Zr+Al)', max: 2.3}.", key=key)
     return out

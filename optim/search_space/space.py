@@ -35,11 +35,16 @@ class SearchSpace:
         parameters: Process parameters.
         composition: The precursor mixture, if any.
         constraints: Linear inequality constraints (besides the mixture sum).
+        sums: Sums of parameters fixed to a total (``{sum: [FA, MA], equals: 1}``):
+            mixtures that are not chemical formulas. Like a composition's fractions,
+            rows are accepted when their sum is within the ledger's rounding tolerance
+            and normalized for modelling.
     """
 
     parameters: tuple[NumericalParameter, ...]
     composition: CompositionParameter | None = None
     constraints: tuple[LinearConstraint, ...] = field(default=())
+    sums: tuple[LinearConstraint, ...] = field(default=())
 
     def __post_init__(self) -> None:
         names = self.names
@@ -49,6 +54,14 @@ class SearchSpace:
             raise ConfigError("no parameters. Fix: add a composition or parameters.")
         log_names = {p.name for p in self.parameters if p.log_scale}
         for c in self.constraints:
+            if c.is_equality:
+                raise ConfigError(f"constraint {c.description!r} is an equality. Fix: "
+                                  "pass it in sums=.")
+        for c in self.sums:
+            if not c.is_equality or set(c.coefficients.values()) != {1.0}:
+                raise ConfigError(f"sum {c.description!r} is not a plain sum equality "
+                                  "(coefficients 1, ==).")
+        for c in (*self.constraints, *self.sums):
             if log_names & set(c.coefficients):
                 raise ConfigError(
                     f"constraint {c.description!r} involves log-scaled "
@@ -111,9 +124,23 @@ class SearchSpace:
 
     @property
     def all_constraints(self) -> list[LinearConstraint]:
-        """The mixture-sum equality (if any) and every inequality."""
+        """The mixture-sum equality (if any), the other sum equalities and every
+        inequality."""
         eq = [mixture_sum_constraint(self.composition)] if self.composition else []
-        return eq + list(self.constraints)
+        return eq + list(self.sums) + list(self.constraints)
+
+    def _normalize_sums(self, array: np.ndarray) -> np.ndarray:
+        """Rescale each ``sums`` group of an ``n x d`` array to its total (rows typed
+        with rounded fractions; exact rows are unchanged)."""
+        if not self.sums:
+            return array
+        array = array.copy()
+        for c in self.sums:
+            idx = [self.names.index(n) for n in c.coefficients]
+            totals = array[:, idx].sum(axis=1, keepdims=True)
+            array[:, idx] *= np.divide(c.rhs, totals, out=np.ones_like(totals),
+                                       where=totals > 0)
+        return array
 
     def bounds(self, **tkwargs) -> Tensor:
         """``2 x d`` bounds in the encoded space."""
@@ -167,7 +194,7 @@ class SearchSpace:
             values = frame[p.name].to_numpy(dtype=float)
             cols.append(np.log10(values) if p.log_scale else values)
         array = np.stack(cols, axis=-1) if cols else np.zeros((len(frame), 0))
-        return torch.as_tensor(array, **tkwargs)
+        return torch.as_tensor(self._normalize_sums(array), **tkwargs)
 
     def decode(self, X: Tensor) -> pd.DataFrame:
         """An ``n x d`` encoded tensor to physical values, one column per input."""
@@ -243,6 +270,8 @@ class SearchSpace:
         if self.composition is not None:
             k = len(self.composition_names)
             X[:, :k] = X[:, :k] * (self.composition.total / X[:, :k].sum(-1, keepdim=True))
+        if self.sums:
+            X = torch.as_tensor(self._normalize_sums(X.cpu().numpy()), **tkwargs)
         return X
 
     def describe(self) -> Sequence[str]:
@@ -253,5 +282,5 @@ class SearchSpace:
                          f"{self.composition.total})")
         for name, (lo, hi) in self.physical_bounds.items():
             lines.append(f"  {name}: [{lo}, {hi}]")
-        lines += [f"  constraint {c.description}" for c in self.constraints]
+        lines += [f"  constraint {c.description}" for c in (*self.sums, *self.constraints)]
         return lines
