@@ -8,6 +8,7 @@ import torch
 
 from optim.exceptions import LedgerError, LedgerLockedError, LedgerWarning
 from optim.ledger import Ledger
+from optim.report import format_batch
 from optim.rounds import plan_round, record_results
 
 
@@ -314,3 +315,23 @@ def test_a_replicate_added_by_hand_is_numbered_after_its_sample(planned):
     pd.concat([frame, frame.iloc[[1]]]).to_csv(path, index=False)
     with pytest.raises(LedgerError, match="write oxy-0002 in its replicate_of cell"):
         Ledger.load(path, planned.schema, accept="all")
+
+
+def test_a_round_says_which_decision_it_applied_and_passes_on_only_understood_ones(planned,
+                                                                                  tmp_path):
+    record_results(planned, _results(tmp_path, [["oxy-0001", 2.1, 88.0]]))
+    result = plan_round(planned, {"oxy-0001": "reject", "oxy-0002": "rejct",
+                                  "oxy-0003": "reject", "oxy-0004": "approve",
+                                  "oxy-9999": "reject"})
+    assert result.notes[0] == ("applied reviewers' decisions from mlflow to oxy-0003 "
+                               "(rejected), oxy-0004 (approved)")
+    assert any("decision 'rejct' for oxy-0002" in n for n in result.notes)
+    # a typo or an unknown id stays unapplied in the tracker (so it is said again and its
+    # correction is read); a moot decision on a measured row is understood
+    assert result.decisions == {"oxy-0001": "reject", "oxy-0003": "reject",
+                                "oxy-0004": "approve"}
+    table = format_batch(result, planned).splitlines()
+    header = next(i for i, line in enumerate(table) if line.lstrip().startswith("id "))
+    decided = next(i for i, line in enumerate(table) if "oxy-0003 (rejected)" in line)
+    warned = next(i for i, line in enumerate(table) if line.startswith("WARNING:"))
+    assert decided < header and warned < header  # before the batch, not after it
