@@ -303,7 +303,6 @@ class MlflowTracker:
     def _log_round_run(self, exp_id: str, result: RoundResult, config: dict,
                        description: str, figures: dict, targets: dict[str, Target],
                        ) -> None:
-        import mlflow
         from mlflow.entities import Metric, Param
 
         start_ms = int((time.time() - result.metrics.get("round_s", 0.0)) * 1000)
@@ -325,8 +324,10 @@ class MlflowTracker:
                 for k, v in metrics.items() if v is not None and math.isfinite(v)])
             if config:
                 self.client.log_dict(rid, config, "config.yaml")
-            mlflow.set_tracking_uri(self.uri)
-            mlflow.log_table(result.batch, "batch.json", run_id=rid)
+            # the client's own call: mlflow.set_tracking_uri would set the process's
+            # MLFLOW_TRACKING_URI, and the next campaign composed in this process (the
+            # Python API) would then log into this store
+            self.client.log_table(rid, result.batch, "batch.json")
             with tempfile.TemporaryDirectory() as tmp:
                 snap = Path(tmp) / "ledger.csv"
                 result.ledger.to_csv(snap, index=False)

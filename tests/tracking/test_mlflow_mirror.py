@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -206,3 +207,17 @@ def test_benchmark_experiments_are_tagged_model_training(tmp_path):
         exp = client.get_experiment_by_name(name)
         assert exp.tags[KIND_TAG] == EXPERIMENT_KIND
     assert client.get_experiment(old).tags[KIND_TAG] == EXPERIMENT_KIND
+
+
+def test_two_campaigns_in_one_process_log_into_their_own_stores(tmp_path, monkeypatch):
+    # a round once called mlflow.set_tracking_uri, which sets the process's
+    # MLFLOW_TRACKING_URI: the next campaign composed in the process logged there
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    for name in ("a", "b"):
+        _campaign(tmp_path / name).propose()
+    for name in ("a", "b"):
+        client = MlflowClient(f"sqlite:///{tmp_path / name}/mlflow.db")
+        exp = client.get_experiment_by_name("oxychloride")
+        assert exp is not None
+        assert len(client.search_runs([exp.experiment_id], "tags.kind = 'round'")) == 1
+    assert "MLFLOW_TRACKING_URI" not in os.environ
