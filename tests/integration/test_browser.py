@@ -26,6 +26,7 @@ from optim.labs import OxychlorideTruth
 from tests.helpers import ROOT, SMOKE, cli
 
 CHROMIUM = Path("/usr/bin/chromium")
+CLASSIC = "?workflowType=machine_learning"  # mlflow's "Model training" layout, as printed
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
@@ -139,7 +140,7 @@ def test_review_screen_and_rejection_in_chromium(campaign_store, tmp_path):
             assert not page.get_by_text("Evaluation runs").count()  # not the GenAI layout
             page.screenshot(path=shots / "runs_table.png")
             # a round: its description, its proposals as child runs
-            page.goto(f"{base}/#/experiments/{exp_id}/runs/{round2.info.run_id}",
+            page.goto(f"{base}/#/experiments/{exp_id}/runs/{round2.info.run_id}{CLASSIC}",
                       wait_until="domcontentloaded")
             page.get_by_text("4 proposal(s) by qLogNEHVI").first.wait_for()
             for ident in ("oxy-0009", "oxy-0010", "oxy-0011", "oxy-0012"):
@@ -147,7 +148,8 @@ def test_review_screen_and_rejection_in_chromium(campaign_store, tmp_path):
                 page.get_by_role("link", name=ident).first.wait_for(state="visible")
             page.screenshot(path=shots / "round_overview.png", full_page=True)
             # the round's artifacts: the proposal table and the plots
-            page.goto(f"{base}/#/experiments/{exp_id}/runs/{round2.info.run_id}/artifacts",
+            page.goto(f"{base}/#/experiments/{exp_id}/runs/{round2.info.run_id}/artifacts"
+                      f"{CLASSIC}",
                       wait_until="domcontentloaded")
             page.get_by_text("batch.json").first.wait_for()
             page.get_by_text("batch.json").first.click()
@@ -170,7 +172,7 @@ def test_review_screen_and_rejection_in_chromium(campaign_store, tmp_path):
                 assert shown["width"] >= min(500, shown["natural"]) * 0.9, (name, shown)
                 assert shown["width"] <= shown["natural"] * 1.01, (name, shown)
             # reject a proposal the way a reviewer does: Edit tags on its run
-            page.goto(f"{base}/#/experiments/{exp_id}/runs/{target.info.run_id}",
+            page.goto(f"{base}/#/experiments/{exp_id}/runs/{target.info.run_id}{CLASSIC}",
                       wait_until="domcontentloaded")
             page.get_by_role("button", name="Edit tags").click()
             dialog = page.get_by_role("dialog")
