@@ -60,9 +60,13 @@ class ForestModel(EnsembleModel):
         values = values.reshape(s, *batch, n).movedim(0, -2)  # batch x s x n
         return values.unsqueeze(-1)
 
-    def refit_without(self, index: int) -> ForestModel:
-        """The same forest settings fitted without training row ``index`` (model checks)."""
-        keep = torch.arange(self.train_X.shape[0]) != index
+    def refit_without(self, index: int | Tensor) -> ForestModel:
+        """The same forest settings fitted without training row ``index`` (or the rows
+        of a boolean mask: a sample and its replicates), for model checks."""
+        if isinstance(index, Tensor) and index.dtype == torch.bool:
+            keep = ~index
+        else:
+            keep = torch.arange(self.train_X.shape[0]) != index
         X, Y = self.train_X[keep], self.train_Y[keep]
         from sklearn.base import clone
 

@@ -5,6 +5,11 @@ GPs: closed form for fixed hyperparameters (Rasmussen & Williams 2006, section 5
 ``i`` from all other points has mean ``y_i - alpha_i / [K^-1]_ii`` and variance
 ``1 / [K^-1]_ii``. One Cholesky factorization instead of ``n`` refits. Forests are
 refitted ``n`` times (cheap for campaign-sized data).
+
+Replicates (rows with identical inputs: a second pellet of the same sample) are left
+out together: leaving one out while its twin stays in would predict it from its own
+measurement and overstate the model. For a group ``G`` the closed form is the block
+version, mean ``y_G - ([K^-1]_GG)^-1 alpha_G`` and covariance ``([K^-1]_GG)^-1``.
 """
 
 from __future__ import annotations
@@ -46,6 +51,10 @@ def loo_predictions(model: SingleTaskGP | ForestModel) -> tuple[Tensor, Tensor, 
         diag = K_inv.diagonal()
         mean = y - alpha / diag
         var = 1.0 / diag
+        for group in _replicate_groups(X):  # left out together (block closed form)
+            block = torch.linalg.inv(K_inv[group][:, group])
+            mean[group] = y[group] - block @ alpha[group]
+            var[group] = block.diagonal()
         observed = y
         tf = getattr(model, "outcome_transform", None)
         if tf is not None:
@@ -55,12 +64,20 @@ def loo_predictions(model: SingleTaskGP | ForestModel) -> tuple[Tensor, Tensor, 
     return observed, mean, var.clamp_min(0).sqrt()
 
 
+def _replicate_groups(X: Tensor) -> list[Tensor]:
+    """Indices of rows sharing their inputs, one tensor per group of two or more."""
+    _, inverse, counts = torch.unique(X, dim=0, return_inverse=True, return_counts=True)
+    return [torch.nonzero(inverse == g).flatten() for g in torch.nonzero(counts > 1).flatten()]
+
+
 def _forest_loo(model: ForestModel) -> tuple[Tensor, Tensor, Tensor]:
-    """Refit without each row; mean and sd over the trees at the left-out row."""
+    """Refit without each row (and its replicates); mean and sd over the trees there."""
     means, sds = [], []
+    _, inverse = torch.unique(model.train_X, dim=0, return_inverse=True)
     with torch.no_grad():
         for i in range(model.train_X.shape[0]):
-            post = model.refit_without(i).posterior(model.train_X[i : i + 1])
+            post = model.refit_without(inverse == inverse[i]).posterior(
+                model.train_X[i : i + 1])
             means.append(post.mean.reshape(()))
             sds.append(post.variance.clamp_min(0).sqrt().reshape(()))
     return model.train_Y.squeeze(-1), torch.stack(means), torch.stack(sds)

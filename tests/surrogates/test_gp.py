@@ -144,3 +144,28 @@ def test_bad_fit_rows_is_a_settings_error(value):
     with pytest.raises(SurrogateSettingsError, match="fit_rows") as err:
         GPSurrogate(fit_rows=value)
     assert err.value.field == "fit_rows"
+
+
+def test_replicates_are_left_out_together():
+    """A row with a twin (the same inputs, a second measurement) is predicted from the
+    other samples only: equal to the explicit posterior without both rows."""
+    from surrogates import loo_predictions
+
+    X, Y, bounds = _data(n=10)
+    X = torch.cat([X, X[[3]]])  # row 10 replicates row 3
+    Y = torch.cat([Y, Y[[3]] + 0.05])
+    model = GPSurrogate().fit(X, Y, bounds)
+    _, mean, sd = loo_predictions(model)
+    Xn, yn = model.train_inputs[0], model.train_targets
+    keep = [j for j in range(11) if j not in (3, 10)]
+    K = model.covar_module(Xn[keep]).to_dense() + model.likelihood.noise * torch.eye(9, **TK)
+    m0 = model.mean_module(Xn)
+    std = model.outcome_transform.stdvs.squeeze()
+    for i in (3, 10):
+        k = model.covar_module(Xn[[i]], Xn[keep]).to_dense()
+        mu = m0[i] + (k @ torch.linalg.solve(K, (yn[keep] - m0[keep]).unsqueeze(-1))).squeeze()
+        var = (model.covar_module(Xn[[i]]).to_dense().squeeze() + model.likelihood.noise
+               - (k @ torch.linalg.solve(K, k.T)).squeeze())
+        mean_i = mu * std + model.outcome_transform.means.squeeze()
+        torch.testing.assert_close(mean[i], mean_i.squeeze(), rtol=1e-8, atol=1e-8)
+        torch.testing.assert_close(sd[i], (var.sqrt() * std).squeeze(), rtol=1e-8, atol=1e-8)
