@@ -24,6 +24,7 @@ from optim.config.overrides import check_overrides
 from optim.exceptions import ConfigError, OptimError, OptimWarning
 from optim.progress import say, status
 from optim.report import best_in_words, format_batch, loop_line, next_steps
+from optim.tracking import NullTracker
 
 STEP_KEYS = ("campaign", "record", "approve", "reject", "rounds", "experiments", "lab",
              "accept_changes")
@@ -78,12 +79,17 @@ def _run(cfg: DictConfig) -> None:
             result = campaign.propose()
         print(format_batch(result, campaign.settings))
         print(next_steps(campaign.settings, campaign.review_hint(), _carried_overrides()))
+        if isinstance(campaign.tracker, NullTracker):
+            print("Tracking is off (tracking=none; debug=smoke turns it off too): this round "
+                  "is not in mlflow, and decision tags set in the mlflow UI were not read.")
 
 
 def _record(campaign: Campaign, path: Path) -> None:
     changed = campaign.record(path)
     print(f"Recorded {len(changed)} experiment(s) into {campaign.ledger_path}: "
           f"{', '.join(changed) or 'nothing new'}")
+    for note in campaign.record_notes:
+        print(f"note: {note}")
     print(f"Plan the next round: python -m optim campaign={campaign.name}"
           f"{_carried_overrides()}")
 
@@ -140,8 +146,8 @@ def _closed_loop(campaign: Campaign, rounds: int | None, benchmark: bool,
         print(f"{label}The loop {campaign.stopped}")
     ledger = campaign.ledger
     done = int(ledger["status"].isin(["measured", "failed"]).sum())
-    print(f"{label}Summary: {done} experiment(s) run, "
-          f"{int((ledger['status'] == 'failed').sum())} failed; "
+    print(f"{label}Summary: the ledger holds {done} experiment(s) run "
+          f"({int((ledger['status'] == 'failed').sum())} failed); "
           f"{best_in_words(ledger, campaign.settings)}.")
     if campaign.resumed:
         print(f"Resumed {len(campaign.resumed)} proposal(s) an earlier run left unmeasured "

@@ -132,6 +132,7 @@ class Campaign:
         self.tracking_ok = True
         self.resumed: list[str] = []
         self.stopped: str | None = None
+        self.record_notes: list[str] = []  # what the last record call did besides merging
 
     # ------------------------------------------------------------ construction
     @classmethod
@@ -205,7 +206,9 @@ class Campaign:
     def _record(self, results: str | Path | pd.DataFrame, source: str | None,
                 ) -> tuple[list[str], pd.DataFrame]:
         with self._session():
-            changed, ledger = record_results(self._settings, results, source)
+            self.record_notes = []
+            changed, ledger = record_results(self._settings, results, source,
+                                             self.record_notes)
             self._track(lambda: self.tracker.log_measurements(self.name, ledger,
                                                               self._settings.schema.targets))
         return changed, ledger

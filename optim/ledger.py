@@ -8,6 +8,7 @@ and nothing recorded is ever overwritten with a different value.
 
 from __future__ import annotations
 
+import difflib
 import math
 import os
 import re
@@ -167,7 +168,7 @@ def _parse_status(rec: dict[str, str], row: dict, i: int, schema: LedgerSchema,
     if status not in STATUSES:
         raise LedgerError(
             f"{where(source, i, 'status')}: value={status!r} is not a status. Fix: use "
-            f"one of {list(STATUSES)}.")
+            f"one of {list(STATUSES)}{_did_you_mean(status, STATUSES)}.")
     if has_target and status != "failed":
         status = "measured"
     if status == "measured" and not has_target:
@@ -573,8 +574,8 @@ class Ledger:
             span = f"{known[0]} … {known[-1]}" if known else "none yet"
             raise LedgerError(
                 f"{loc}: value={ident!r} is not an id in the ledger {self.path} (ids: "
-                f"{span}). Fix: correct the id, or add the experiment to the ledger as a "
-                "new row.")
+                f"{span}). Fix: correct the id{_did_you_mean(ident, known)}, or add the "
+                "experiment to the ledger as a new row.")
         return index[ident]
 
     def _results_table(self, results: Path | pd.DataFrame, source: str | None,
@@ -618,7 +619,8 @@ class Ledger:
                     "Fix: a second measurement of the same sample (a replicate)? Write "
                     "yes in a 'replicate' column on this row: the ledger keeps both "
                     "values (the new one as its own row) and the model uses both. To "
-                    "correct a recorded value, edit the ledger by hand."
+                    "correct a recorded value, edit it in the ledger and run the next "
+                    f"command with accept_changes=[{ident}]."
                 )
             if np.isnan(old):
                 change[t.name] = value
@@ -728,6 +730,21 @@ class Ledger:
             raise
         self._text = text
         history.save_version(self.path, text)
+
+
+def _did_you_mean(value: str, choices: Iterable[str]) -> str:
+    """`` (did you mean 'measured'?)`` for the closest choice, or nothing; an id with
+    its number padded differently (``oxy-008``) is matched by the number."""
+    choices = list(choices)
+    numbered = re.fullmatch(r"(.*?)(\d+)", value)
+    if numbered:
+        prefix, number = numbered.groups()
+        same = [c for c in choices if (m := re.fullmatch(r"(.*?)(\d+)", c))
+                and m.group(1) == prefix and int(m.group(2)) == int(number)]
+        if same:
+            return f" (did you mean {same[0]!r}?)"
+    close = difflib.get_close_matches(value, choices, n=1, cutoff=0.75)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def _flag(text: str, loc: str) -> bool:

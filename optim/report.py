@@ -37,7 +37,7 @@ def _prediction(target: Target, mean: float, sd: float) -> str:
     if target.transform == "log10":
         centre, lo, hi = (float(v) for v in target.interval(mean, sd))
         return f"{_fmt3(centre)} ({_fmt3(lo)}–{_fmt3(hi)})"
-    return f"{_fmt(mean)} ± {_fmt(sd)}"
+    return f"{_fmt(mean)} ± {sd:.2g}" if math.isfinite(sd) else _fmt(mean)
 
 
 def _legend(batch: pd.DataFrame, settings: CampaignSettings) -> str | None:
@@ -58,7 +58,7 @@ def format_batch(result: RoundResult, settings: CampaignSettings) -> str:
         table[name] = batch[name].map(_fmt)
     for t in settings.objectives.targets:
         mean, sd = batch[f"pred_{t.name}_mean"], batch[f"pred_{t.name}_sd"]
-        table[f"{t.name} (pred)"] = [_prediction(t, m, s)
+        table[f"{t.name} ({'computed' if t.is_known else 'pred'})"] = [_prediction(t, m, s)
                                      for m, s in zip(mean, sd, strict=True)]
     header = (f"Round {result.round} of campaign '{result.campaign}': {len(batch)} "
               f"proposal(s) by {result.strategy}\n(round seed {result.seed}, "
@@ -67,9 +67,9 @@ def format_batch(result: RoundResult, settings: CampaignSettings) -> str:
     # reviewers' decisions come first: they changed the ledger before this batch was
     # planned; one that could not apply (a typo in an id or value) is a warning
     decided = [n for n in result.notes if _is_decision(n)]
-    lines = [*([result.read] if result.read else []), header,
+    lines = [*([result.read] if result.read else []),
              *(f"{'WARNING' if n.startswith('ignored') else 'decisions'}: {n}"
-               for n in decided), "", table.to_string(index=False)]
+               for n in decided), header, "", table.to_string(index=False)]
     legend = _legend(batch, settings)
     if legend:
         lines.append(legend)

@@ -163,8 +163,8 @@ def plan_round(settings: CampaignSettings,
     with Ledger.transaction(settings.ledger_path, settings.schema,
                             accept=settings.accept_changes) as ledger, \
             torch.random.fork_rng(devices=devices):
-        read = ledger.summary()
         notes, understood = _decision_notes(ledger, decisions)
+        read = ledger.summary()  # after the decisions: the counts the round plans with
         rnd = ledger.next_round
         seed = round_seed(settings.seed, rnd)
         torch.manual_seed(seed)
@@ -186,8 +186,16 @@ def plan_round(settings: CampaignSettings,
 
 
 def record_results(settings: CampaignSettings, results: Path | pd.DataFrame,
-                   source: str | None = None) -> tuple[list[str], pd.DataFrame]:
+                   source: str | None = None, notes: list[str] | None = None,
+                   ) -> tuple[list[str], pd.DataFrame]:
     """Merge a results file or table into the ledger by id (validated before any write).
+
+    Args:
+        settings: The campaign.
+        results: A results CSV file, or a table (a lab's output).
+        source: Name of a table's origin, for messages.
+        notes: Gets what else the command did, in words: proposals a hand-filled cell
+            promoted to measured, replicates, values recorded on failed rows.
 
     Returns:
         The ids that changed, and the updated ledger frame.
@@ -196,6 +204,19 @@ def record_results(settings: CampaignSettings, results: Path | pd.DataFrame,
     with Ledger.transaction(settings.ledger_path, settings.schema, must_exist=True,
                             accept=settings.accept_changes) as ledger:
         changed = ledger.merge_results(results, source)
+    if notes is not None:
+        frame = ledger.frame.set_index("id")
+        if ledger.promoted:
+            notes.append(f"a target cell filled in the ledger by hand moved "
+                         f"{', '.join(ledger.promoted)} from proposed to measured")
+        reps = [i for i in changed if frame.at[i, "replicate_of"]]
+        if reps:
+            notes.append(f"recorded as replicates (rows of their own, fitted like any "
+                         f"measurement): {', '.join(reps)}")
+        failed = [i for i in changed if frame.at[i, "status"] == "failed"]
+        if failed:
+            notes.append(f"{', '.join(failed)} recorded as failed: values on a failed row "
+                         "are kept for the record, never fitted or counted as best")
     return changed, ledger.frame.copy()
 
 

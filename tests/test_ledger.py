@@ -335,3 +335,29 @@ def test_a_round_says_which_decision_it_applied_and_passes_on_only_understood_on
     decided = next(i for i, line in enumerate(table) if "oxy-0003 (rejected)" in line)
     warned = next(i for i, line in enumerate(table) if line.startswith("WARNING:"))
     assert decided < header and warned < header  # before the batch, not after it
+
+
+def test_recording_says_what_else_it_did(planned, tmp_path):
+    _edit(planned.ledger_path, 0, "conductivity_mS_cm", "0.5")  # filled by hand
+    _edit(planned.ledger_path, 2, "status", "failed")
+    notes: list[str] = []
+    record_results(planned, _results(tmp_path, [["oxy-0002", 2.1, 88.0],
+                                                ["oxy-0003", 0.01, None]]), notes=notes)
+    assert notes == [
+        "a target cell filled in the ledger by hand moved oxy-0001 from proposed to measured",
+        "oxy-0003 recorded as failed: values on a failed row are kept for the record, "
+        "never fitted or counted as best"]
+    notes.clear()
+    record_results(planned, _replicate_results(tmp_path, [["oxy-0002", 2.3, "yes"]]),
+                   notes=notes)
+    assert notes == ["recorded as replicates (rows of their own, fitted like any "
+                     "measurement): oxy-0002.2"]
+
+
+def test_a_mistyped_status_or_id_gets_the_likely_one(planned, tmp_path):
+    _edit(planned.ledger_path, 0, "status", "measurd")
+    with pytest.raises(LedgerError, match=r"\(did you mean 'measured'\?\)"):
+        Ledger.load(planned.ledger_path, planned.schema)
+    _edit(planned.ledger_path, 0, "status", "proposed")
+    with pytest.raises(LedgerError, match=r"correct the id \(did you mean 'oxy-0008'\?\)"):
+        record_results(planned, _results(tmp_path, [["oxy-008", 2.1, 88.0]]))

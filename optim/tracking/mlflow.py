@@ -34,6 +34,7 @@ not with this module: ``tracking=none``, and commands that never reach the store
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import subprocess
@@ -224,6 +225,9 @@ class MlflowTracker:
             raise TrackingError(f"tracking store {db} is empty (0 bytes), a damaged store. "
                                 f"{fix}")
         db.parent.mkdir(parents=True, exist_ok=True)
+        # mlflow announces a new store's tables at INFO ("Creating initial MLflow
+        # database tables..."): noise in the round's output, the store is ours to make
+        logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
         try:  # create the store once, under a lock: two processes race in its migration
             with FileLock(f"{db}.lock", timeout=120):
                 client = MlflowClient(tracking_uri=self.uri)
