@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from optim.metrics import best_measured, best_samples, measured_hypervolume
+from optim.metrics import best_measured, best_samples, known_values, measured_hypervolume
 from optim.objectives import Target
 from optim.rounds import RoundResult
 from optim.settings import CampaignSettings
@@ -245,8 +245,14 @@ def best_in_words(ledger: pd.DataFrame, settings: CampaignSettings) -> str:
     for several objectives (0 until a sample beats every threshold)."""
     objectives = settings.objectives
     best = best_samples(ledger, objectives)
+    measured = ledger[ledger["status"] == "measured"]
+    if objectives.known and len(measured):  # computed targets (cost) of measured samples
+        values = known_values(measured, settings)
+        for t in objectives.known:
+            k = values[t.name].idxmax() if t.sign > 0 else values[t.name].idxmin()
+            best[t.name] = (float(values.at[k, t.name]), str(measured.at[k, "id"]))
     parts = []
-    for t in objectives.measured:
+    for t in objectives.targets:
         if t.name not in best:
             parts.append(f"{t.name} not measured yet")
             continue

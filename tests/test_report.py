@@ -214,3 +214,27 @@ def test_other_stores_by_uri_and_servers_by_their_page(tmp_path, monkeypatch):
     server = MlflowTracker("http://mlflow.lab:5000/", tmp_path)
     assert server.review_hint("oxychloride") == \
         "open http://mlflow.lab:5000/#/experiments/7/runs?workflowType=machine_learning"
+
+
+def test_best_in_words_names_samples_thresholds_to_beat_and_the_computed_cost(settings):
+    from optim.report import best_in_words
+
+    ledger = pd.DataFrame({
+        "id": ["oxy-0001", "oxy-0002", "oxy-0003"], "status": ["measured", "measured", "failed"],
+        "Li2O": [0.5, 0.6, 0.5], "ZrCl4": [0.3, 0.3, 0.3], "AlCl3": [0.2, 0.1, 0.2],
+        "anneal_temperature_C": [200.0, 200.0, 200.0], "milling_time_h": [10.0, 10.0, 10.0],
+        COND: [0.8, 0.3, 5.0], RET: [70.0, 91.0, 99.0]})
+    text = best_in_words(ledger, settings)
+    # the failed row's 5 mS/cm never counts; 0.8 has not reached the 1 mS/cm threshold
+    assert text.startswith("best conductivity_mS_cm 0.8 mS/cm (oxy-0001; threshold 1 still "
+                           "to beat), retention_pct 91 % (oxy-0002), cost_usd_per_L ")
+    assert "hypervolume 0 (no sample beats every threshold yet)" in text
+
+
+def test_a_single_objective_campaign_reports_no_hypervolume(tmp_path):
+    from optim.report import best_in_words
+
+    settings = make_settings("crossed_barrel", tmp_path / "runs")
+    ledger = pd.DataFrame({"id": ["cb-0001"], "status": ["measured"], "n": [6.0],
+                           "theta": [0.0], "r": [1.5], "t": [0.7], "toughness": [1.2]})
+    assert best_in_words(ledger, settings) == "best toughness 1.2 J (cb-0001)"
