@@ -791,8 +791,16 @@ def _check_history(path: Path, last: Path, schema: LedgerSchema, frame: pd.DataF
         except LedgerError:
             return  # a copy from an older schema (the campaign config changed)
     recorded = ["round", *schema.targets, "notes"]
-    found = [text for ident, text in history.changes(old, frame, recorded, schema.inputs)
-             if accept != "all" and ident not in accept]
+    changes = history.changes(old, frame, recorded, schema.inputs)
+    found = [text for ident, text in changes if accept != "all" and ident not in accept]
+    accepted = [text for ident, text in changes if accept == "all" or ident in accept]
+    if accepted:  # said, so an accept_changes=all never hides what it let through
+        more = len(accepted) - MAX_PROBLEMS
+        warnings.warn(f"{path}: accepted {len(accepted)} change(s) to recorded values "
+                      f"(accept_changes):\n" + "\n".join(f"- {c}" for c in
+                                                         accepted[:MAX_PROBLEMS])
+                      + (f"\n- ... and {more} more" if more > 0 else ""),
+                      LedgerWarning, stacklevel=3)
     if not found:
         return
     more = len(found) - MAX_PROBLEMS

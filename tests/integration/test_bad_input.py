@@ -197,9 +197,12 @@ def test_an_intended_correction_is_accepted_by_id(runs):
     _expect_refused(runs, [], "oxy-0001")
     code, _, err = cli_inprocess(runs, *BASE, "accept_changes=[oxy-0001]")
     assert code == 0, err
+    assert "accepted 1 change(s) to recorded values (accept_changes)" in err  # said
+    assert "oxy-0001" in err.split("accepted 1 change(s)")[1]
     assert _frame(runs).loc[0, "conductivity_mS_cm"] == "1.6"
     code, _, err = cli_inprocess(runs, *BASE)  # the new version is the baseline now
     assert code == 0, err
+    assert "accepted" not in err
 
 
 def test_filling_cells_sorting_and_adding_rows_are_normal(runs):
