@@ -400,7 +400,7 @@ def composition_figure(result: RoundResult, settings: CampaignSettings) -> Figur
         ax = fig.add_subplot(1, 2, k + 1, projection="ternary")
         pc = ax.tripcolor(a, b, rest, values, shading="gouraud", cmap="viridis",
                           rasterized=True)
-        bar = fig.colorbar(pc, ax=ax, shrink=0.72, pad=0.2)
+        bar = fig.colorbar(pc, ax=ax, shrink=0.72, pad=0.3)  # clear of the right label
         bar.set_label(bar_label, fontsize=TICK_PT)
         if ticks is not None:  # log10 values, labelled in the physical unit
             lo, hi = float(values.min()), float(values.max())
@@ -425,7 +425,7 @@ def composition_figure(result: RoundResult, settings: CampaignSettings) -> Figur
         ax.tick_params(labelsize=TICK_PT - 1)
         # a fixed title height: mpltern's automatic one re-measures every tick label of
         # the three axes for each title and label (most of this figure's drawing time)
-        ax.set_title(title, y=1.2, fontsize=TITLE_PT)
+        ax.set_title(title, y=1.28, fontsize=TITLE_PT)  # above the top corner label
     held = ", ".join(f"{p.name}={best[p.name]:.3g}" for p in space.parameters)
     fig.suptitle(f"{result.campaign} round {result.round}: composition map (blank: outside "
                  f"the constraints)\nmodel slice at the process settings of the best measured "
