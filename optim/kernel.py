@@ -9,7 +9,10 @@ killed midway leaves a lock that hangs every later round.
 
 :func:`fused_kernel` wraps the construction: the build goes to a folder of this Python
 environment (:func:`extensions_dir`), and a lock found there is waited on out loud, up to
-a limit, and reported with its fix once stale.
+a limit, and reported with its fix once stale. In the environment's own folder the builds
+also take turns under an OS file lock, which dies with its holder: a torch lock found
+while holding it was left by a killed build and is removed, so a ``kill -9`` during the
+first round's compile never blocks the next round.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import os
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from optim.exceptions import BuildLockedError
@@ -88,16 +91,53 @@ def fused_kernel(*, stale_after: float = STALE_AFTER_S, timeout: float = STALE_A
     if logei._load_attempted:
         yield root
         return
-    _wait_for_lock(root / EXTENSION / "lock", stale_after, timeout, poll)
     previous = os.environ.get("TORCH_EXTENSIONS_DIR")
-    os.environ["TORCH_EXTENSIONS_DIR"] = str(root)
+    with ExitStack() as stack:
+        if previous is None:  # the environment's own folder: only optim builds there
+            stack.enter_context(_build_guard(root, timeout))
+        else:  # a folder the user chose, maybe shared with other tools: wait on torch's
+            _wait_for_lock(root / EXTENSION / "lock", stale_after, timeout, poll)
+        os.environ["TORCH_EXTENSIONS_DIR"] = str(root)
+        try:
+            yield root
+        finally:
+            if previous is None:
+                os.environ.pop("TORCH_EXTENSIONS_DIR", None)
+            else:
+                os.environ["TORCH_EXTENSIONS_DIR"] = previous
+
+
+@contextmanager
+def _build_guard(root: Path, timeout: float) -> Iterator[None]:
+    """Hold an OS file lock (``flock``) over the construction, so builds in ``root`` take
+    turns; the OS releases it when its holder dies, even by SIGKILL. Holding it, a torch
+    ``lock`` file in the build folder can only be left by a build that was killed, and
+    is removed (torch would otherwise wait on it forever)."""
+    from filelock import FileLock, Timeout
+
+    root.mkdir(parents=True, exist_ok=True)
+    guard = FileLock(root / f"{EXTENSION}.optim-lock")
     try:
-        yield root
+        guard.acquire(timeout=0)
+    except Timeout:
+        print(f"Waiting for another process's build of botorch's fused kernel (in {root}; "
+              "a build takes 1-3 minutes)...", file=sys.stderr, flush=True)
+        try:
+            guard.acquire(timeout=timeout)
+        except Timeout:
+            raise BuildLockedError(
+                f"another process has held {guard.lock_file} for {timeout:.0f} s while "
+                "building botorch's fused kernel (a build takes 1-3 minutes). Fix: wait "
+                "for it, or stop that process.") from None
+    try:
+        left = root / EXTENSION / "lock"
+        if left.exists():
+            print(f"Removing {left}, left by a kernel build that was killed.",
+                  file=sys.stderr, flush=True)
+            left.unlink(missing_ok=True)
+        yield
     finally:
-        if previous is None:
-            os.environ.pop("TORCH_EXTENSIONS_DIR", None)
-        else:
-            os.environ["TORCH_EXTENSIONS_DIR"] = previous
+        guard.release()
 
 
 def _age(lock: Path) -> float | None:

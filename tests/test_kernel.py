@@ -101,3 +101,39 @@ def test_nothing_is_done_once_botorch_has_tried_to_load(tmp_path, monkeypatch, c
     with fused_kernel(stale_after=1):
         assert "TORCH_EXTENSIONS_DIR" not in os.environ
     assert stale.exists() and capfd.readouterr().err == ""
+
+
+@pytest.fixture
+def own_root(tmp_path, monkeypatch) -> Path:
+    """The environment's own folder (no TORCH_EXTENSIONS_DIR), moved to tmp_path."""
+    import optim.kernel
+
+    monkeypatch.delenv("TORCH_EXTENSIONS_DIR", raising=False)
+    monkeypatch.setattr(optim.kernel, "extensions_dir", lambda: tmp_path)
+    monkeypatch.setattr(logei, "_load_attempted", False)
+    return tmp_path
+
+
+def test_in_its_own_folder_a_lock_left_by_a_killed_build_is_removed(own_root, capfd):
+    lock = _lock(own_root, age_s=5)  # a build SIGKILLed 5 s ago: no process holds the guard
+    with fused_kernel() as root:
+        assert root == own_root and not lock.exists()
+        assert os.environ["TORCH_EXTENSIONS_DIR"] == str(own_root)
+    assert "TORCH_EXTENSIONS_DIR" not in os.environ
+    assert f"Removing {lock}, left by a kernel build that was killed." in capfd.readouterr().err
+
+
+def test_in_its_own_folder_a_live_build_is_waited_on_and_never_removed(own_root, capfd):
+    from filelock import FileLock
+
+    lock = _lock(own_root)
+    builder = FileLock(own_root / "logei_fused_ext.optim-lock")  # another live process
+    builder.acquire()
+    try:
+        with pytest.raises(BuildLockedError, match="has held .* for 0 s"), \
+                fused_kernel(timeout=0.2):
+            pass
+        assert lock.exists()  # a live build's lock is left alone
+        assert "Waiting for another process's build" in capfd.readouterr().err
+    finally:
+        builder.release()
