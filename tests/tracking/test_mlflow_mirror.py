@@ -149,14 +149,18 @@ def test_a_cleared_cell_leaves_the_mirror_and_a_refilled_one_returns(store):
     frame = pd.read_csv(ledger_path)
     frame.loc[frame["id"] == ident, RET] = 0.9
     frame.to_csv(ledger_path, index=False)
-    with pytest.warns(LedgerWarning, match="looks like a fraction"):
+    with pytest.warns(LedgerWarning) as caught:
         _campaign(runs, f"accept_changes=[{ident}]").propose()
+    said = [str(w.message) for w in caught]
+    assert any("looks like a fraction" in m for m in said)
+    assert any("accepted 1 change(s) to recorded values" in m for m in said)
     assert client.get_run(run_id).data.metrics[key] == 0.9
     # ... then cleared: the child run no longer shows it as its value
     frame = pd.read_csv(ledger_path)
     frame.loc[frame["id"] == ident, RET] = None
     frame.to_csv(ledger_path, index=False)
-    _campaign(runs, f"accept_changes=[{ident}]").propose()
+    with pytest.warns(LedgerWarning, match="accepted 1 change"):
+        _campaign(runs, f"accept_changes=[{ident}]").propose()
     run = client.get_run(run_id)
     assert math.isnan(run.data.metrics[key])
     assert not client.search_runs([store["exp_id"]],
