@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from optim.metrics import best_measured, best_samples, known_values, measured_hypervolume
+from optim.metrics import best_samples, known_values, measured_hypervolume
 from optim.objectives import Target
 from optim.rounds import RoundResult
 from optim.settings import CampaignSettings
@@ -135,7 +135,8 @@ def describe_round(result: RoundResult, settings: CampaignSettings) -> str:
         lines.append(f"Expected {what} improvement of the batch: {ei:.3g} (model scale: "
                      "log10 for log-modelled targets; reference point = thresholds).")
     lines += [f"Decisions: {n}" for n in result.notes if _is_decision(n)]
-    best = best_measured(ledger, settings.objectives)
+    samples = best_samples(ledger, settings.objectives)
+    best = {name: value for name, (value, _) in samples.items()}
     legend = _legend(batch, settings)
     if legend:
         lines.append(legend)
@@ -152,7 +153,6 @@ def describe_round(result: RoundResult, settings: CampaignSettings) -> str:
         lines.append(f"- `{rec['id']}`: {preds}; {_reason(rec, beyond, ledger, settings)}.")
         if beyond:
             aims[rec["id"]] = beyond
-    samples = best_samples(ledger, settings.objectives)
     if samples:
         lines.append("Best measured so far: " + ", ".join(
             f"{k} {_fmt(v)} (`{ident}`)" for k, (v, ident) in samples.items()) + ".")
