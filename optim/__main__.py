@@ -1,8 +1,9 @@
-"""Hydra entry point: ``python -m optim campaign=<name> [record=results.csv]``.
+"""Hydra entry point: ``python -m optim campaign=<name> [record=results.csv]``
+(or ``recipe=oxy-0012``, ``approve=``/``reject=``).
 
 Hydra composes the config; :class:`optim.Campaign` builds and runs it (the same path as
 ``Campaign.from_config``). This module reads the step keys (``record``, ``approve``,
-``reject``, ``rounds``), prints for people, and turns errors into ``error: ...`` lines
+``reject``, ``recipe``, ``rounds``), prints for people, and turns errors into ``error: ...`` lines
 with exit code 2.
 """
 
@@ -23,11 +24,12 @@ from optim.config.compose import CONFIG_DIR, register_resolvers
 from optim.config.overrides import check_overrides
 from optim.exceptions import ConfigError, OptimError, OptimWarning
 from optim.progress import say, status
+from optim.recipe import format_recipe
 from optim.report import best_in_words, format_batch, loop_line, next_steps
 from optim.tracking import NullTracker
 
 STEP_KEYS = ("campaign", "record", "approve", "reject", "rounds", "experiments", "lab",
-             "accept_changes")
+             "accept_changes", "recipe")
 
 
 def _ids(value: object) -> list[str]:
@@ -52,6 +54,10 @@ def _run(cfg: DictConfig) -> None:
     if record and (approve or reject):
         raise ConfigError("record= and approve=/reject= given together. Fix: run them as "
                           "two commands (one step at a time).", key="record")
+    recipe = plain.get("recipe")
+    if recipe is not None and (record or approve or reject):
+        raise ConfigError("recipe= and record=/approve=/reject= given together. Fix: run "
+                          "them as two commands (one step at a time).", key="recipe")
     rounds, experiments = plain.get("rounds"), plain.get("experiments")
     for key, value in (("rounds", rounds), ("experiments", experiments)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, int)
@@ -68,7 +74,9 @@ def _run(cfg: DictConfig) -> None:
                           f"drop {key}=.", key=key, value=value)
     if rounds is None and experiments is None:
         rounds = 1
-    if record:
+    if recipe is not None:
+        _recipe(campaign, str(recipe))
+    elif record:
         _record(campaign, Path(record))
     elif approve or reject:
         _decide(campaign, approve, reject)
@@ -92,6 +100,25 @@ def _record(campaign: Campaign, path: Path) -> None:
         print(f"note: {note}")
     print(f"Plan the next round: python -m optim campaign={campaign.name}"
           f"{_carried_overrides()}")
+
+
+def _recipe(campaign: Campaign, which: str) -> None:
+    recipe = campaign.recipe(which)
+    print(format_recipe(recipe))
+    csv, page = recipe.paths
+    print(f"\nWrote {csv} and {page} (print the page; fill in the weighed grams).")
+    if recipe.attached:
+        print(f"Attached to the mlflow run {recipe.attached} (artifacts recipes/).")
+    elif isinstance(campaign.tracker, NullTracker):
+        print("Tracking is off (tracking=none): the sheet is not attached in mlflow.")
+    elif campaign.tracking_ok:
+        print(f"Not attached in mlflow: round {recipe.round} has no run there (planned "
+              "with tracking off, or added by hand).")
+    names = campaign.settings.space.composition_names
+    print(f"Record what was weighed: python -m optim campaign={campaign.name}"
+          f"{_carried_overrides()} record=weighed.csv   (columns: id,"
+          f"{','.join(f'{n}_g' for n in names)}; the ledger then keeps the mole "
+          "fractions as weighed)")
 
 
 def _decide(campaign: Campaign, approve: list[str], reject: list[str]) -> None:

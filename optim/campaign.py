@@ -6,6 +6,7 @@
     result = campaign.propose()            # plan a round (written to the ledger)
     campaign.record("results.csv")         # merge measured values by id
     campaign.decide(reject=["oxy-0011"])   # reviewers' decisions
+    campaign.recipe("round")               # the latest round's weighing sheet
     campaign.run(rounds=5)                 # closed loop against the configured lab
     campaign.ledger                        # every experiment so far (a copy)
 
@@ -32,6 +33,7 @@ from optim.exceptions import ConfigError, LabError, PoolExhaustedError, Tracking
 from optim.ledger import Ledger
 from optim.metrics import best_measured, measured_hypervolume
 from optim.progress import step
+from optim.recipe import Recipe, build_recipe, write_recipe
 from optim.report import describe_round
 from optim.rounds import RoundResult, decide, plan_round, record_results
 from optim.settings import CampaignSettings
@@ -233,6 +235,35 @@ class Campaign:
                                  self.tracker.log_measurements(
                                      self.name, ledger, self._settings.schema.targets)))
         return changed
+
+    def recipe(self, which: str) -> Recipe:
+        """The weighing sheet of one experiment or round: grams of each precursor.
+
+        Written to ``<campaign folder>/recipes/<id or round-003>.csv`` and ``.html``
+        (printable), and attached to the round's run in tracking; the ledger is only
+        read.
+
+        Args:
+            which: An id (``oxy-0012``), ``round`` (the latest round) or ``round:3``.
+
+        Returns:
+            The sheets, with ``paths`` (CSV, HTML) and ``attached`` (the tracking run,
+            or ``None``).
+
+        Raises:
+            ConfigError: The campaign has no composition or no ``weighing:`` block.
+            LedgerError: An unknown id or round (the valid ones are listed).
+        """
+        recipe = build_recipe(self._settings, self.ledger, which)
+        paths = write_recipe(recipe, self.ledger_path.parent / "recipes")
+        attached: list[str | None] = [None]
+
+        def attach() -> None:
+            attached[0] = self.tracker.log_recipe(self.name, recipe.round, paths)
+
+        if recipe.round > 0:  # rows added by hand (round 0) have no round run
+            self._track(attach)
+        return replace(recipe, paths=paths, attached=attached[0])
 
     def run(self, lab: Lab | None = None, rounds: int | None = 1,
             on_round: Callable[[LoopRound], None] | None = None, *,

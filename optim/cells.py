@@ -166,17 +166,24 @@ def parse_target(text: str, target: Target, loc: str) -> float:
 
 def parse_inputs(rec: dict[str, str], i: int, space: SearchSpace, source: str,
                  ) -> dict[str, float]:
-    """Input cells of one row (text): numbers within bounds, fractions summing to the
-    composition's total (rounded sums within ``SUM_TOLERANCE`` kept with a warning).
+    """Input cells of one row (text): numbers within bounds (whole numbers, values of a
+    discrete set, names of a categorical's choices where the parameter says so),
+    fractions summing to the composition's total (rounded sums within
+    ``SUM_TOLERANCE`` kept with a warning) and obeying ``max_components`` and
+    ``min_fraction``.
 
     Raises:
         LedgerError: The first bad cell, with file, row, column, value and the fix.
     """
     bounds = space.physical_bounds
-    row: dict[str, float] = {}
+    row: dict[str, float | str] = {}
     for c in space.names:
         lo, hi = bounds[c]
         loc = where(source, i, c)
+        p = space.parameter(c)
+        if p is not None:  # type, bounds and grid: the parameter's own reading
+            row[c] = p.parse(rec[c], loc)
+            continue
         value = parse_number(rec[c], loc, f"enter a number in [{lo}, {hi}].")
         tol = BOUND_TOLERANCE * (hi - lo)
         if not lo - tol <= value <= hi + tol:
@@ -201,6 +208,13 @@ def parse_inputs(rec: dict[str, str], i: int, space: SearchSpace, source: str,
                 "the row is kept as written and normalized for modelling.",
                 LedgerWarning, stacklevel=3,
             )
+        problem = space.composition.cardinality_problem(
+            {c: row[c] for c in space.composition_names})
+        if problem:
+            raise LedgerError(
+                f"{where(source, i)}, columns {'+'.join(space.composition_names)}: "
+                f"{problem}. Fix: correct the fractions, or relax max_components/"
+                "min_fraction in the campaign config.")
     for c in space.sums:  # {sum: [FA, MA], equals: 1}: tolerated like a composition
         total = sum(row[n] for n in c.coefficients)
         # each value rounded to 2 decimals (a published table) is off by up to 0.005

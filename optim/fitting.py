@@ -63,7 +63,9 @@ def fit_models(ledger: Ledger, settings: CampaignSettings) -> FittedModels:
         step(f"fitting {t.name} ({len(rows)} rows)")
         X = settings.space.encode(rows, **tk)
         Y = torch.as_tensor(t.to_model(rows[t.name].to_numpy(dtype=float, copy=True)), **tk)
-        models.append(settings.surrogate.fit(X, Y.unsqueeze(-1), bounds))
+        cats = settings.space.cat_dims  # passed only when there are any (plugins)
+        models.append(settings.surrogate.fit(X, Y.unsqueeze(-1), bounds,
+                                             **({"cat_dims": cats} if cats else {})))
         targets.append(t)
         used_rows.update(rows.index)
     X_baseline = settings.space.encode(ledger.frame.loc[sorted(used_rows)], **tk)

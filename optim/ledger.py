@@ -36,6 +36,13 @@ from optim.cells import (
 from optim.exceptions import LedgerError, LedgerLockedError, LedgerWarning, where
 from optim.objectives import Objectives
 from optim.search_space import SearchSpace
+from optim.weighing import (
+    WeighingSpec,
+    asked_column,
+    fractions_from_grams,
+    grams_column,
+    parse_grams,
+)
 
 __all__ = ["DECISIONS", "Ledger", "LedgerSchema", "LedgerWarning", "STATUSES", "SOURCES"]
 
@@ -60,6 +67,22 @@ class LedgerSchema:
     objectives: Objectives
     id_prefix: str = "exp"
     labels: tuple[str, ...] = ()  # free-text columns after ``source`` (a pool's names)
+    weighing: WeighingSpec | None = None  # a composition weighed on a balance
+
+    @property
+    def grams(self) -> list[str]:
+        """Grams weighed per precursor (``Li2O_g``), in campaigns with a weighing spec."""
+        comp = self.space.composition
+        return [] if self.weighing is None or comp is None else [
+            grams_column(p) for p in comp.names]
+
+    @property
+    def weighed(self) -> list[str]:
+        """Weighing columns after the inputs: the proposal's mole fractions
+        (``asked_Li2O``, kept once grams are recorded and the composition columns hold
+        what was weighed), then the grams; empty without a weighing spec."""
+        comp = self.space.composition
+        return [] if not self.grams else [*map(asked_column, comp.names), *self.grams]
 
     @property
     def inputs(self) -> list[str]:
@@ -84,7 +107,8 @@ class LedgerSchema:
     @property
     def columns(self) -> list[str]:
         """Every column, in file order."""
-        return (["id", "round", "status", "source", *self.labels] + self.inputs + self.targets
+        return (["id", "round", "status", "source", *self.labels] + self.inputs
+                + self.weighed + self.targets
                 + self.predictions + ["proposed_at", "measured_at", "notes", "replicate_of"])
 
     def empty(self) -> pd.DataFrame:
@@ -92,11 +116,16 @@ class LedgerSchema:
         return self.coerce(pd.DataFrame({c: [] for c in self.columns}))
 
     def coerce(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """Order columns and set dtypes (numbers float, round int, the rest str)."""
+        """Order columns and set dtypes (numbers float, round int, the rest str;
+        categorical inputs are str)."""
         out = pd.DataFrame(index=range(len(frame)))
+        categorical = self.space.categorical_names
         for c in self.columns:
             col = frame[c].reset_index(drop=True) if c in frame else None
-            if c in self.inputs or c in self.targets or c in self.predictions:
+            if c in categorical:  # category names (Mg, Sn, ...)
+                out[c] = "" if col is None else col.fillna("").astype(str)
+            elif (c in self.inputs or c in self.targets or c in self.predictions
+                  or c in self.weighed):
                 out[c] = np.nan if col is None else col.astype(float)
             elif c == "round":
                 out[c] = 0 if col is None else col.astype(int)
@@ -185,6 +214,7 @@ def _parse_row(rec: dict[str, str], i: int, schema: LedgerSchema, source: str,
                               "round": parse_round(rec.get("round", ""),
                                                    where(source, i, "round"))}
     row.update(parse_inputs(rec, i, schema.space, source))
+    row.update(_parse_weighed(rec, i, schema, source))
     for t in schema.objectives.measured:
         row[t.name] = parse_target(rec.get(t.name, ""), t, where(source, i, t.name))
     for c in schema.predictions:
@@ -208,6 +238,22 @@ def _parse_row(rec: dict[str, str], i: int, schema: LedgerSchema, source: str,
                           "experiment id. Fix: the id of the sample this row measures "
                           "again, or leave it empty.")
     row["replicate_of"] = parent
+    return row
+
+
+def _parse_weighed(rec: dict[str, str], i: int, schema: LedgerSchema, source: str,
+                   ) -> dict[str, float]:
+    """The weighing columns of a ledger row: asked fractions and grams (or NaN)."""
+    if not schema.weighed:
+        return {}
+    comp = schema.space.composition
+    grams = parse_grams(rec, i, comp, source) or {}
+    row = {grams_column(p): grams.get(p, np.nan) for p in comp.names}
+    for p in comp.names:
+        col, text = asked_column(p), rec.get(asked_column(p), "")
+        row[col] = np.nan if text == "" else parse_number(
+            text, where(source, i, col), "leave the asked_ columns as written (the "
+            "proposal's mole fractions, kept when the grams weighed were recorded).")
     return row
 
 
@@ -508,11 +554,24 @@ class Ledger:
             try:
                 again = _flag(rec.get("replicate", ""), where(source, i, "replicate"))
                 k = self._result_row(rec, i, source, index, seen, again)
+                grams = (parse_grams(rec, i, self.schema.space.composition, source)
+                         if self.schema.grams else None)
                 if again and (self._has_value(k) or any(k == u for u, _ in updates)):
+                    if grams is not None:
+                        raise LedgerError(
+                            f"{where(source, i)}: grams on a replicate row: a replicate "
+                            "measures the same sample again. Fix: record the grams on "
+                            f"the sample's own row ({rec['id']}, without replicate).")
                     replicates.append(self._replicate_row(
                         k, rec, i, source, [r["id"] for r in replicates]))
                     continue
-                change = self._row_change(k, rec, i, source)
+                if grams is None or any(rec.get(c, "") for c in
+                                        ["status", *self.schema.targets]):
+                    change = self._row_change(k, rec, i, source)
+                else:  # what was weighed, before anything is measured
+                    change = self._note_change(k, rec)
+                if grams is not None:
+                    change.update(self._weighed_change(k, grams, i, source))
             except LedgerError as err:
                 problems.append(str(err))
                 continue
@@ -526,6 +585,51 @@ class Ledger:
             self.append(pd.DataFrame(replicates))
         return [self.frame.at[k, "id"] for k, _ in updates] + [r["id"] for r in replicates]
 
+    def _note_change(self, k: int, rec: dict[str, str]) -> dict[str, object]:
+        """A results row's note appended to the ledger's (empty: nothing new)."""
+        note, old_note = neutralise(rec.get("notes", "")), self.frame.at[k, "notes"]
+        if note and note not in old_note:
+            return {"notes": f"{old_note}; {note}" if old_note else note}
+        return {}
+
+    def _weighed_change(self, k: int, grams: dict[str, float], i: int, source: str,
+                        ) -> dict[str, object]:
+        """Grams weighed for ledger row ``k``: the grams, the proposal's fractions moved
+        to ``asked_<precursor>`` (once; never overwritten) and the fractions as weighed
+        in the composition columns. Empty when the same grams are already recorded."""
+        comp, spec = self.schema.space.composition, self.schema.weighing
+        ident = self.frame.at[k, "id"]
+        old = {p: float(self.frame.at[k, grams_column(p)]) for p in comp.names}
+        if not all(np.isnan(v) for v in old.values()):
+            if all(math.isclose(old[p], grams[p], rel_tol=1e-12, abs_tol=1e-12)
+                   for p in comp.names):
+                return {}  # recorded before: nothing changes
+            shown = ", ".join(f"{grams_column(p)}={old[p]:g}" for p in comp.names)
+            given = ", ".join(f"{grams_column(p)}={grams[p]:g}" for p in comp.names)
+            raise LedgerError(
+                f"{where(source, i)}: {ident} already has grams recorded in {self.path} "
+                f"({shown}); the results file gives {given}. Nothing was changed. Fix: "
+                "if the recorded grams are wrong, clear them in the ledger (the asked_ "
+                f"columns keep the proposal) and record this file with "
+                f"accept_changes=[{ident}].")
+        made = fractions_from_grams(grams, comp, spec)
+        bounds = self.schema.space.physical_bounds
+        for p in comp.names:
+            lo, hi = bounds[p]
+            if not lo - 1e-9 <= made[p] <= hi + 1e-9:
+                raise LedgerError(
+                    f"{where(source, i, grams_column(p))}: the grams make {p}="
+                    f"{made[p]:.5g} as weighed (mole fraction), outside its bounds [{lo}, "
+                    f"{hi}], so the ledger cannot hold it. Nothing was changed. Fix: check "
+                    f"the grams (a slipped digit?); if that is what was made, widen the "
+                    f"bounds of {p} in the campaign config.")
+        change: dict[str, object] = {grams_column(p): grams[p] for p in comp.names}
+        for p in comp.names:
+            if np.isnan(self.frame.at[k, asked_column(p)]):
+                change[asked_column(p)] = float(self.frame.at[k, p])
+        change.update(made)
+        return change
+
     def _has_value(self, k: int) -> bool:
         return any(not np.isnan(self.frame.at[k, t]) for t in self.schema.targets)
 
@@ -536,7 +640,8 @@ class Ledger:
         parent = self.frame.loc[k]
         root = parent["replicate_of"] or parent["id"]  # replicates all name the sample
         row: dict[str, object] = {c: parent[c] for c in ["round", "source", *self.schema.labels,
-                                                         *self.schema.inputs]}
+                                                         *self.schema.inputs,
+                                                         *self.schema.weighed]}
         row["id"] = self.replicate_id(root, taken)
         row["replicate_of"] = root
         for t in self.schema.objectives.measured:
@@ -588,12 +693,17 @@ class Ledger:
         else:
             source = str(results)
             raw = read_table(Path(results), "results file")
-        allowed = ["id", "status", "notes", "measured_at", "replicate"] + self.schema.targets
+        allowed = (["id", "status", "notes", "measured_at", "replicate"] + self.schema.targets
+                   + self.schema.grams)
         for col in raw.columns:
             if col not in allowed:
+                grams = (col.endswith("_g") and not self.schema.grams
+                         and col[:-2] in self.schema.space.composition_names)
                 raise LedgerError(
                     f"{where(source, column=col)}: unknown column. Fix: a results file has "
-                    f"'id' and any of {allowed[1:]}."
+                    f"'id' and any of {allowed[1:]}"
+                    + ("; grams weighed need a `weighing:` block in the campaign config "
+                       "(README, Weighing sheet)." if grams else ".")
                 )
         if "id" not in raw.columns:
             raise LedgerError(f"{source}: no 'id' column. Fix: add the ledger ids of the "
@@ -790,7 +900,7 @@ def _check_history(path: Path, last: Path, schema: LedgerSchema, frame: pd.DataF
             old = parse_frame(read_table(last, "ledger history"), schema, str(last))
         except LedgerError:
             return  # a copy from an older schema (the campaign config changed)
-    recorded = ["round", *schema.targets, "notes"]
+    recorded = ["round", *schema.targets, *schema.weighed, "notes"]
     changes = history.changes(old, frame, recorded, schema.inputs)
     found = [text for ident, text in changes if accept != "all" and ident not in accept]
     accepted = [text for ident, text in changes if accept == "all" or ident in accept]

@@ -115,7 +115,7 @@ class CandidatePool:
         X = space.encode(frame, dtype=torch.float64)
         # the values the ledger will hold (rounded fractions rescaled to the total)
         frame[space.names] = space.decode(X).to_numpy()
-        violation = space.max_violation(X)
+        violation = space.max_violation(X, grid=False)  # resolution: for proposals
         bad = torch.nonzero(violation > 1e-6).flatten()
         if len(bad):
             i = int(bad[0])

@@ -23,6 +23,7 @@ from optim.ledger import LedgerSchema
 from optim.objectives import Objectives
 from optim.pool import CandidatePool
 from optim.search_space import SearchSpace
+from optim.weighing import WeighingSpec
 from surrogates import GPSurrogate, Surrogate
 
 __all__ = ["CampaignSettings", "INITIAL_METHODS", "MAX_BATCH_SIZE"]
@@ -55,6 +56,9 @@ class CampaignSettings:
             over the feasible space or the pool) for the initial design.
         accept_changes: Ids (or ``"all"``) whose recorded ledger values were changed on
             purpose since the tool last wrote the ledger (``optim.history``).
+        weighing: For a composition campaign, how proposals are weighed (batch mass,
+            balance, purities): the weighing sheet (``recipe=``) and grams recorded
+            with results; ``None``: no sheet.
 
     Raises:
         ConfigError: A bad value; ``key`` is the field's name (``batch_size``).
@@ -76,8 +80,10 @@ class CampaignSettings:
     pool: CandidatePool | None = None
     initial_method: str = "space_filling"
     accept_changes: tuple[str, ...] | str = ()
+    weighing: WeighingSpec | None = None
 
     def __post_init__(self) -> None:
+        self._check_weighing()
         if self.initial_method not in INITIAL_METHODS:
             raise ConfigError(f"value={self.initial_method!r}; expected one of "
                               f"{list(INITIAL_METHODS)}. Fix: pick one of them.",
@@ -102,11 +108,25 @@ class CampaignSettings:
                               "seed=3.", key="seed",
                               value=self.seed)
 
+    def _check_weighing(self) -> None:
+        if self.weighing is None:
+            return
+        if self.space.composition is None:
+            raise ConfigError("a weighing spec needs a composition (precursors to weigh), "
+                              "and this search space has none. Fix: delete the weighing "
+                              "block, or add a composition.", key="weighing")
+        try:
+            self.weighing.check_precursors(self.space.composition_names)
+        except ConfigError as err:
+            raise ConfigError(err.message, key=f"weighing.{err.key}",
+                              value=err.value) from err
+
     @property
     def schema(self) -> LedgerSchema:
         """The ledger's columns."""
         labels = (self.pool.ledger_label,) if self.pool is not None and self.pool.label else ()
-        return LedgerSchema(self.space, self.objectives, self.id_prefix, labels)
+        return LedgerSchema(self.space, self.objectives, self.id_prefix, labels,
+                            self.weighing)
 
     @property
     def tkwargs(self) -> dict:

@@ -167,7 +167,10 @@ def _spread(ctx: RoundContext, method: str = "space_filling") -> Tensor:
     if ctx.pool is not None:
         if method == "random":
             return pick_random(ctx.pool, ctx.q, ctx.seed)
-        return pick_spread(ctx.pool, ctx.q, ctx.seed, space.bounds(**tk), existing=ctx.X_all)
+        existing = ctx.X_all if ctx.X_all is not None and len(ctx.X_all) else None
+        return pick_spread(ctx.pool, ctx.q, ctx.seed, features=space.features(ctx.pool),
+                           existing_features=None if existing is None
+                           else space.features(existing))
     if method == "random":
         return space.sample(ctx.q, ctx.seed, **tk)
     return space.space_filling(ctx.q, ctx.seed, existing=ctx.X_all, **tk)

@@ -31,6 +31,10 @@ class Surrogate(Protocol):
             train_Y: ``n x 1`` observations (model scale).
             bounds: ``2 x d`` bounds of the encoded space, for input normalization.
 
+        A space with unordered categorical inputs also passes ``cat_dims`` (input
+        index to its number of choices; the inputs hold choice indices 0, 1, ...) as
+        a keyword: a surrogate for such spaces accepts it.
+
         Returns:
             A fitted botorch model with one output.
         """

@@ -39,16 +39,29 @@ class ForestModel(EnsembleModel):
         train_Y: ``n x 1`` training targets.
     """
 
-    def __init__(self, forest, bounds: Tensor, train_X: Tensor, train_Y: Tensor) -> None:
+    def __init__(self, forest, bounds: Tensor, train_X: Tensor, train_Y: Tensor,
+                 cat_dims: dict[int, int] | None = None) -> None:
         super().__init__()
         self.forest = forest
         self._num_outputs = 1
         self.register_buffer("bounds", bounds)
         self.train_X, self.train_Y = train_X, train_Y
+        self.cat_dims = dict(cat_dims or {})
 
     def _scale(self, X: Tensor) -> np.ndarray:
+        """Inputs scaled to the unit cube; unordered categorical inputs one-hot (a
+        split then separates one choice from the others, not an arbitrary index
+        order)."""
         lo, hi = self.bounds
-        return ((X - lo) / (hi - lo).clamp_min(1e-12)).detach().cpu().numpy()
+        u = ((X - lo) / (hi - lo).clamp_min(1e-12)).detach().cpu().numpy()
+        if not self.cat_dims:
+            return u
+        keep = [j for j in range(u.shape[-1]) if j not in self.cat_dims]
+        cols = [u[:, keep]]
+        for j, n in self.cat_dims.items():
+            idx = np.clip(np.round(X[:, j].detach().cpu().numpy()).astype(int), 0, n - 1)
+            cols.append(np.eye(n)[idx])
+        return np.concatenate(cols, axis=1)
 
     def forward(self, X: Tensor) -> Tensor:
         """``batch x n x d`` in, ``batch x s x n x 1`` out (``s`` = number of trees)."""
@@ -72,7 +85,7 @@ class ForestModel(EnsembleModel):
 
         forest = clone(self.forest)
         forest.fit(self._scale(X), Y.squeeze(-1).cpu().numpy())
-        return ForestModel(forest, self.bounds, X, Y)
+        return ForestModel(forest, self.bounds, X, Y, self.cat_dims)
 
 
 class MemberSampler(IndexSampler):
@@ -141,13 +154,16 @@ class ForestSurrogate:
         """The model family in words (``random forest``, ``extra trees``)."""
         return self.kind.replace("_", " ")
 
-    def fit(self, train_X: Tensor, train_Y: Tensor, bounds: Tensor) -> ForestModel:
+    def fit(self, train_X: Tensor, train_Y: Tensor, bounds: Tensor,
+            cat_dims: dict[int, int] | None = None) -> ForestModel:
         """Fit the forest on inputs scaled to the unit cube.
 
         Args:
             train_X: ``n x d`` encoded inputs, float64.
             train_Y: ``n x 1`` targets on model scale, float64.
             bounds: ``2 x d`` encoded bounds.
+            cat_dims: Unordered categorical input index to its number of choices
+                (one-hot encoded for the trees).
 
         Returns:
             The fitted ``ForestModel``.
@@ -162,6 +178,6 @@ class ForestSurrogate:
             n_estimators=self.n_estimators, min_samples_leaf=self.min_samples_leaf,
             max_features=float(self.max_features), random_state=seed, n_jobs=1,
         )
-        model = ForestModel(forest, bounds, train_X, train_Y)
+        model = ForestModel(forest, bounds, train_X, train_Y, cat_dims)
         forest.fit(model._scale(train_X), train_Y.squeeze(-1).cpu().numpy())
         return model

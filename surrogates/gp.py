@@ -7,8 +7,12 @@ from dataclasses import dataclass
 import torch
 from botorch.fit import fit_gpytorch_mll
 from botorch.models import SingleTaskGP
+from botorch.models.kernels.categorical import CategoricalKernel
 from botorch.models.transforms.input import Normalize
 from botorch.models.transforms.outcome import Standardize
+from botorch.models.utils.gpytorch_modules import get_covar_module_with_dim_scaled_prior
+from gpytorch.constraints import GreaterThan
+from gpytorch.kernels import ScaleKernel
 from gpytorch.mlls import ExactMarginalLogLikelihood
 from torch import Tensor
 
@@ -57,35 +61,59 @@ class GPSurrogate:
                 f"fit_rows={self.fit_rows!r}; expected a whole number >= 10, or null for "
                 "every row.", field="fit_rows", value=self.fit_rows)
 
-    def fit(self, train_X: Tensor, train_Y: Tensor, bounds: Tensor) -> SingleTaskGP:
+    def fit(self, train_X: Tensor, train_Y: Tensor, bounds: Tensor,
+            cat_dims: dict[int, int] | None = None) -> SingleTaskGP:
         """Fit by maximizing the marginal likelihood (L-BFGS-B, botorch defaults).
 
         Args:
             train_X: ``n x d`` encoded inputs, float64.
             train_Y: ``n x 1`` targets on model scale, float64.
             bounds: ``2 x d`` encoded bounds.
+            cat_dims: Unordered categorical input index to its number of choices:
+                then the kernel is botorch's ``CategoricalKernel`` on those inputs
+                times the default continuous kernel on the others (inputs other than
+                the categories normalized). Measured against botorch's
+                ``MixedSingleTaskGP`` (sum plus product of the two) on the simulated
+                interlayer campaign (26 rows, 8 random 18/8 splits, 3 targets): test
+                RMSE/sd 0.60/0.94/0.92 against 0.59/0.98/0.94, fit 0.5-0.9 against
+                3.4-11.9 CPU-s per target (README "Mixed spaces").
 
         Returns:
             The fitted ``SingleTaskGP`` in eval mode.
         """
         validate_training_data(train_X, train_Y, bounds, self.min_measurements)
+        cats = sorted(cat_dims or {})
         n = train_X.shape[0]
         if self.fit_rows is None or n <= self.fit_rows:
-            model = self._model(train_X, train_Y, bounds)
+            model = self._model(train_X, train_Y, bounds, cats)
             fit_gpytorch_mll(ExactMarginalLogLikelihood(model.likelihood, model))
             return model.eval()
         generator = torch.Generator().manual_seed(n)
         rows = torch.randperm(n, generator=generator)[:self.fit_rows].to(train_X.device)
-        subset = self._model(train_X[rows], train_Y[rows], bounds)
+        subset = self._model(train_X[rows], train_Y[rows], bounds, cats)
         fit_gpytorch_mll(ExactMarginalLogLikelihood(subset.likelihood, subset))
-        model = self._model(train_X, train_Y, bounds)
+        model = self._model(train_X, train_Y, bounds, cats)
         learned = {k: v for k, v in subset.state_dict().items()
                    if not k.startswith(("outcome_transform.", "input_transform."))}
         model.load_state_dict(learned, strict=False)
         return model.eval()
 
     @staticmethod
-    def _model(train_X: Tensor, train_Y: Tensor, bounds: Tensor) -> SingleTaskGP:
+    def _model(train_X: Tensor, train_Y: Tensor, bounds: Tensor,
+               cat_dims: list[int] | None = None) -> SingleTaskGP:
+        if cat_dims:
+            d = train_X.shape[-1]
+            numeric = [j for j in range(d) if j not in cat_dims]
+            kernel = CategoricalKernel(ard_num_dims=len(cat_dims), active_dims=cat_dims,
+                                       lengthscale_constraint=GreaterThan(1e-06))
+            if numeric:
+                kernel = get_covar_module_with_dim_scaled_prior(
+                    ard_num_dims=len(numeric), active_dims=numeric) * kernel
+            return SingleTaskGP(
+                train_X, train_Y, covar_module=ScaleKernel(kernel),
+                input_transform=Normalize(d=d, bounds=bounds, indices=numeric)
+                if numeric else None,
+                outcome_transform=Standardize(m=1))
         return SingleTaskGP(
             train_X,
             train_Y,

@@ -279,7 +279,7 @@ def test_interlayer_figures_with_model(tmp_path):
     settings = make_settings("interlayer", tmp_path / "runs", SMOKE)
     plan_round(settings)
     frame = Ledger.load(settings.ledger_path, settings.schema).frame
-    mg, naf = frame["mg_thickness_nm"], frame["naf_thickness_nm"]
+    mg, naf = frame["seed_thickness_nm"], frame["naf_thickness_nm"]
     results = pd.DataFrame({
         "id": frame["id"],
         "retention_pct": 60 + 20 * np.exp(-((naf - 25) / 30) ** 2),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import math
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -45,6 +46,7 @@ from optim.kernel import fused_kernel
 from optim.objectives import Target
 from optim.progress import step
 from optim.search_space import SearchSpace
+from optim.search_space.arms import Arm
 from optim.search_space.unit_cube import UnitCubeMap
 from optim.timing import phase
 from surrogates import MemberSampler
@@ -172,15 +174,19 @@ def propose(ctx: AcquisitionContext, q: int, spec: AcquisitionSpec,
             fresh = copy.deepcopy(acqfs[0])
         cube = ctx.space.unit_cube
         if choices is not None:
-            X = _pick(acqfs, q, choices)
+            X = _pick(ctx, acqfs, q, choices)
+        elif ctx.space.is_mixed:
+            X = _greedy_mixed(ctx, acqfs, optimizer)
         elif optimizer.method == "unit_cube" and optimizer.sequential and cube is not None:
             X = _greedy_on_cube(ctx, acqfs, optimizer, cube)
         else:
             X = _on_polytope(ctx, acqfs, q, optimizer, bounds)
-        X = snap_to_bounds(X.detach(), bounds)
+        if not ctx.space.is_mixed:  # mixed proposals are snapped to allowed values already
+            X = snap_to_bounds(X.detach(), bounds)
         with phase("evaluate"), torch.no_grad():
             value = float(fresh(X.unsqueeze(0)).exp())  # log-EI family: exp gives the EI
-    worst = float(ctx.space.max_violation(X).max())
+    # pool rows are what exists (a resolution is for proposals); the rest is on the grid
+    worst = float(ctx.space.max_violation(X, grid=choices is None).max())
     if worst > FEASIBILITY_TOLERANCE:
         raise ProposalError(
             f"the optimizer returned a candidate violating a bound or constraint by "
@@ -267,8 +273,117 @@ def _greedy_on_cube(ctx: AcquisitionContext, acqfs: list, optimizer: OptimizerSp
     return torch.cat(picked)
 
 
-def _pick(acqfs: list, q: int, choices: Tensor) -> Tensor:
-    """The batch picked from ``choices``, one candidate at a time, earlier ones pending."""
+class _OnArm(AcquisitionFunction):
+    """An acquisition function of points of one arm's unit cube (see
+    :mod:`optim.search_space.arms`): the arm's held inputs inserted."""
+
+    def __init__(self, acqf: AcquisitionFunction, arm: Arm) -> None:
+        super().__init__(model=acqf.model)
+        self.acqf = acqf
+        self.arm = arm
+
+    def forward(self, U: Tensor) -> Tensor:
+        """``b x q x m`` cube points to the acquisition values of their decodings."""
+        return self.acqf(self.arm.decode(U))
+
+
+def _raw_over_arms(ctx: AcquisitionContext, arms: list[Arm], n: int) -> Tensor:
+    """``r x (d + 1)`` raw samples spread over ``arms`` (equal shares), each row with
+    its arm's index appended."""
+    per_arm = max(-(-n // len(arms)), 4)
+    parts = []
+    for a, arm in enumerate(arms):
+        X = arm.sample(per_arm, ctx.seed + 7919 * a,
+                       500 if len(arms) <= 4 else 200).to(**ctx.tkwargs)
+        parts.append(torch.cat([X, torch.full_like(X[:, :1], float(a))], dim=-1))
+    return torch.cat(parts)
+
+
+def _greedy_mixed(ctx: AcquisitionContext, acqfs: list, optimizer: OptimizerSpec) -> Tensor:
+    """Sequential greedy batch over a mixed space: candidate ``k`` maximizes
+    ``acqfs[k]`` over the union of the space's arms (one polytope per combination
+    of categorical values and precursors present), then is snapped to the best
+    allowed rounding (integer, discrete, resolution) that satisfies every constraint
+    and repeats no pending or earlier candidate.
+
+    Starting points come from one set of raw samples spread over every arm (Boltzmann
+    selection on the acquisition values, as in ``_greedy_on_cube``); each start is
+    optimized with L-BFGS-B within its own arm's unit cube, so the cost does not grow
+    with the number of arms. Batch-shared parameters take the first candidate's
+    values; later candidates are optimized with them held."""
+    space = ctx.space
+    arms = list(space.arms)
+    with phase("initial_conditions"):
+        raw = _raw_over_arms(ctx, arms, optimizer.raw_samples)
+    picked: list[Tensor] = []
+    for k, acqf in enumerate(acqfs):
+        step(f"optimizing candidate {k + 1} of {len(acqfs)}")
+        pending = [p for p in (ctx.X_pending, *picked) if p is not None]
+        if k > 0:
+            with phase("pending"):
+                acqf.set_X_pending(torch.cat(pending))
+        if k == 1 and space.shared_dims:  # later candidates hold the shared values
+            held = {j: float(picked[0][0, j]) for j in space.shared_dims}
+            arms = space.restricted_arms(held)
+            with phase("initial_conditions"):
+                raw = _raw_over_arms(ctx, arms, optimizer.raw_samples)
+        with phase("initial_conditions"):
+            values = _values(acqf, raw[:, :-1].unsqueeze(-2))
+            starts, _ = initialize_q_batch(raw.unsqueeze(-2), values,
+                                           n=min(optimizer.num_restarts, len(raw)))
+            if k == 0 and not space.shared_dims:
+                keep = max(len(raw) // 4, 8 * optimizer.num_restarts)
+                raw = raw[values.topk(min(keep, len(raw))).indices]
+        starts = starts.squeeze(-2)
+        best, best_value = None, -math.inf
+        with phase("optimize"):
+            for a in sorted({int(i) for i in starts[:, -1].tolist()}):
+                arm = arms[a]
+                X0 = starts[starts[:, -1] == a][:, :-1]
+                if arm.cube is None:  # nothing free, or no interval map: the starts
+                    vals = _values(acqf, X0.unsqueeze(-2))
+                    x, v = X0[vals.argmax()].unsqueeze(0), float(vals.max())
+                else:
+                    U, v = optimize_acqf(_OnArm(acqf, arm),
+                                         bounds=torch.stack([torch.zeros(arm.cube.m),
+                                                             torch.ones(arm.cube.m)]).to(X0),
+                                         q=1, num_restarts=len(X0),
+                                         batch_initial_conditions=arm.encode(X0).unsqueeze(-2),
+                                         options={"maxiter": optimizer.maxiter},
+                                         retry_on_optimization_warning=False)
+                    x, v = arm.decode(U.detach()), float(v)
+                if v > best_value:
+                    best, best_value = x, v
+        with phase("snap"), torch.no_grad():
+            avoid = torch.cat(pending) if pending else None
+            x = space.snap(best, score=lambda opts, f=acqf: _values(f, opts.unsqueeze(-2)),
+                           avoid=avoid)
+        picked.append(x)
+    return torch.cat(picked)
+
+
+def _pick(ctx: AcquisitionContext, acqfs: list, q: int, choices: Tensor) -> Tensor:
+    """The batch picked from ``choices``, one candidate at a time, earlier ones pending
+    (batch-shared parameters: later picks among the choices with the first pick's
+    values, drawn afresh from the space when the choices hold too few)."""
+    shared = ctx.space.shared_dims
+    if not shared or q == 1:
+        return _pick_plain(acqfs, q, choices)
+    first = _pick_plain(acqfs[:1], 1, choices)
+    held = {j: float(first[0, j]) for j in shared}
+    same = (choices[:, shared] - first[:, shared]).abs().amax(-1) <= 1e-9
+    rest = choices[same & (choices - first).abs().amax(-1).gt(1e-12)]
+    if len(rest) < q - 1:
+        rest = ctx.space.sample(max(len(choices), 4 * q), ctx.seed, held=held, **ctx.tkwargs)
+        rest = rest[(rest - first).abs().amax(-1).gt(1e-12)]
+    later = acqfs[1:]
+    for acqf in {id(a): a for a in later}.values():
+        acqf.set_X_pending(torch.cat([p for p in (acqf.X_pending, first) if p is not None]))
+    return torch.cat([first, _pick_plain(later, q - 1, rest)])
+
+
+def _pick_plain(acqfs: list, q: int, choices: Tensor) -> Tensor:
+    """``_pick`` without shared parameters."""
     if all(a is acqfs[0] for a in acqfs):
         with phase("optimize"):
             X, _ = optimize_acqf_discrete(acqfs[0], q=q, choices=choices, unique=True)
@@ -328,12 +443,13 @@ class _KnownAppended(MCMultiOutputObjective):
 def _learned_and_known(model: Model) -> tuple[Model, list[Model]] | None:
     """A ``ModelList(GP, ..., known, ...)`` (fitting.py's order) split into one model of
     the GPs (a ``ModelListGP``, whose joint posterior supports botorch's cached root
-    decomposition over the baseline) and the known targets' deterministic models;
-    ``None`` for any other model (forests, no known target)."""
+    decomposition over the baseline: at n=26 with three GPs this cut a round's
+    acquisition optimization several-fold) and the known targets' deterministic
+    models (possibly none); ``None`` for any other model (forests)."""
     parts = list(model.models) if isinstance(model, ModelList) else [model]
     known = [m for m in parts if isinstance(m, GenericDeterministicModel)]
     learned = parts[:len(parts) - len(known)]
-    if not known or not learned or parts[len(learned):] != known \
+    if not learned or parts[len(learned):] != known \
             or not all(isinstance(m, GPyTorchModel) for m in learned):
         return None
     return (learned[0] if len(learned) == 1 else ModelListGP(*learned)), known
@@ -360,7 +476,9 @@ def _build(ctx: AcquisitionContext, spec: AcquisitionSpec,
         objective = WeightedMCMultiOutputObjective(signs)
         split = _learned_and_known(model)
         if split is not None:  # GPs sampled jointly, known targets computed from X
-            model, objective = split[0], _KnownAppended(split[1], signs)
+            model = split[0]
+            if split[1]:
+                objective = _KnownAppended(split[1], signs)
         sampler = _sampler(model, X_baseline, shape, seed)
         with fused_kernel():
             return BotorchQLogNEHVI(

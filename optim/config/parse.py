@@ -22,10 +22,16 @@ from optim.cost import PrecursorCost, PrecursorPrice
 from optim.exceptions import ConfigError
 from optim.objectives import Objectives, Target
 from optim.pool import CandidatePool
-from optim.search_space import CompositionParameter, NumericalParameter, SearchSpace
+from optim.search_space import (
+    CategoricalParameter,
+    CompositionParameter,
+    NumericalParameter,
+    SearchSpace,
+)
 from optim.search_space.constraints import constraints_from_config
 from optim.settings import CampaignSettings
 from optim.tracking import MlflowTracker, NullTracker, Tracker
+from optim.weighing import WeighingSpec
 from surrogates import Surrogate
 
 __all__ = ["KNOWN_FORMULAS", "SETTINGS_KEYS", "located", "resolve_device",
@@ -35,7 +41,15 @@ KNOWN_FORMULAS = ("precursor_cost",)
 # CampaignSettings field -> config key, where they differ
 SETTINGS_KEYS = {"n_initial": "initial_design.n", "initial_method": "initial_design.method",
                  "name": "campaign_name", "ledger_path": "paths.ledger"}
-PARAMETER_FIELDS = ("lower", "upper", "unit", "log_scale", "description")
+PARAMETER_FIELDS = ("type", "lower", "upper", "unit", "log_scale", "description", "step",
+                    "values", "resolution", "shared", "choices", "ordered")
+PARAMETER_TYPES = ("continuous", "integer", "discrete", "categorical")
+TYPE_FIELDS = {"continuous": ("resolution", "log_scale", "lower", "upper"),
+               "integer": ("step", "log_scale", "lower", "upper"),
+               "discrete": ("values", "log_scale"),
+               "categorical": ("choices", "ordered")}
+COMMON_FIELDS = ("type", "unit", "description", "shared")
+WEIGHING_FIELDS = ("batch_mass_g", "balance_resolution_g", "purity")
 TARGET_FIELDS = ("direction", "threshold", "unit", "transform", "valid_range", "known",
                  "description")
 
@@ -117,7 +131,35 @@ def _composition(ss: Mapping, source: str) -> CompositionParameter | None:
               for k, v in _mapping(c.get("bounds", {}), "search_space.composition.bounds",
                                    source).items()}
     with located(source, "search_space.composition"):
-        return CompositionParameter(c.get("formula"), bounds, c.get("total", 1.0))
+        return CompositionParameter(c.get("formula"), bounds, c.get("total", 1.0),
+                                    resolution=c.get("resolution"),
+                                    max_components=c.get("max_components"),
+                                    min_fraction=c.get("min_fraction"))
+
+
+def _parameter(name: str, p: Mapping, key: str, source: str):
+    """One ``search_space.parameters`` entry as a typed parameter."""
+    kind = p.get("type", "continuous")
+    if kind not in PARAMETER_TYPES:
+        raise ConfigError(f"{source}, key {key}.type: value={kind!r} is not a parameter "
+                          f"type. Fix: one of {list(PARAMETER_TYPES)}.", key=f"{key}.type",
+                          source=source, value=kind)
+    _unknown_fields(p, COMMON_FIELDS + TYPE_FIELDS[kind], key, source)
+    shared = p.get("shared", False)
+    if not isinstance(shared, bool):
+        raise ConfigError(f"{source}, key {key}.shared: value={shared!r}; expected true or "
+                          "false.", key=f"{key}.shared", source=source, value=shared)
+    with located(source, key):
+        if kind == "categorical":
+            choices = p.get("choices")
+            return CategoricalParameter(name, tuple(choices) if isinstance(
+                choices, list | tuple) else choices, bool(p.get("ordered", False)), shared)
+        values = p.get("values")
+        return NumericalParameter(
+            name, p.get("lower"), p.get("upper"), p.get("unit", ""),
+            bool(p.get("log_scale", False)), kind=kind, step=p.get("step"),
+            values=tuple(values) if isinstance(values, list | tuple) else values,
+            resolution=p.get("resolution"), shared=shared)
 
 
 def _space(cfg: Mapping, source: str) -> SearchSpace:
@@ -129,10 +171,7 @@ def _space(cfg: Mapping, source: str) -> SearchSpace:
         key = f"search_space.parameters.{name}"
         p = _mapping(p, key, source)
         _unknown_fields(p, PARAMETER_FIELDS, key, source)
-        with located(source, key):
-            params.append(NumericalParameter(name, p.get("lower"), p.get("upper"),
-                                             p.get("unit", ""),
-                                             bool(p.get("log_scale", False))))
+        params.append(_parameter(name, p, key, source))
     names = (composition.names if composition else []) + [p.name for p in params]
     with located(source, "search_space.constraints"):
         constraints = constraints_from_config(ss.get("constraints", []) or [], composition,
@@ -205,6 +244,26 @@ def _objectives(cfg: Mapping, space: SearchSpace, source: str) -> Objectives:
         return Objectives(tuple(targets))
 
 
+def _weighing(cfg: Mapping, space: SearchSpace, source: str) -> WeighingSpec | None:
+    """The optional top-level ``weighing:`` block (batch mass, balance, purities)."""
+    if cfg.get("weighing") is None:
+        return None
+    w = _mapping(cfg["weighing"], "weighing", source)
+    _unknown_fields(w, WEIGHING_FIELDS, "weighing", source)
+    if space.composition is None:
+        raise ConfigError(f"{source}, key weighing: the campaign has no "
+                          "search_space.composition, so there is nothing to weigh. Fix: "
+                          "delete the weighing block.", key="weighing", source=source)
+    if "batch_mass_g" not in w:
+        raise ConfigError(f"{source}, key weighing.batch_mass_g: missing. Fix: the mass of "
+                          "one batch in g, e.g. batch_mass_g: 2.0.",
+                          key="weighing.batch_mass_g", source=source)
+    purity = _mapping(w.get("purity") or {}, "weighing.purity", source)
+    with located(source, "weighing"):
+        return WeighingSpec(w["batch_mass_g"], w.get("balance_resolution_g", 0.0001),
+                            dict(purity))
+
+
 def _accept(value: Any) -> tuple[str, ...] | str:
     """``accept_changes``: ``all``, an id, or a list of ids."""
     if value in (None, ""):
@@ -270,6 +329,7 @@ def settings_from_config(
             pool=pool,
             initial_method=str(init.get("method", "space_filling")),
             accept_changes=_accept(cfg.get("accept_changes")),
+            weighing=_weighing(cfg, space, source),
         )
 
 

@@ -8,6 +8,7 @@ on the fractions because element amounts are linear in the precursor amounts.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 
@@ -96,6 +97,13 @@ class CompositionParameter:
         bounds: Precursor formula to ``(lower, upper)`` mole-fraction bounds; missing
             precursors get ``(0, total)``.
         total: What the fractions sum to.
+        resolution: Proposals give fractions as multiples of this (0.01: two decimals),
+            still summing exactly to ``total`` (must divide it).
+        max_components: At most this many precursors present (fraction > 0) in one
+            experiment: a cardinality constraint.
+        min_fraction: A present precursor is at least this much (a trace below it
+            cannot be weighed or does nothing): each fraction is 0 or in
+            ``[min_fraction, upper]``.
 
     Raises:
         ConfigError: A bad formula or bounds; ``key`` names the field
@@ -105,6 +113,9 @@ class CompositionParameter:
     formula: str
     bounds: dict[str, tuple[float, float]] = field(hash=False)
     total: float = 1.0
+    resolution: float | None = None
+    max_components: int | None = None
+    min_fraction: float | None = None
     precursors: tuple[Precursor, ...] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -143,6 +154,60 @@ class CompositionParameter:
                 f"bounds to {highs}, but fractions must sum to {self.total}. Fix: widen "
                 "the bounds.", key="bounds")
         object.__setattr__(self, "bounds", full)
+        self._check_discrete_settings()
+
+    def _check_discrete_settings(self) -> None:
+        r, k, m = self.resolution, self.max_components, self.min_fraction
+        if r is not None:
+            units = self.total / r if is_finite_number(r) and r > 0 else math.nan
+            if not math.isfinite(units) or abs(units - round(units)) > 1e-6:
+                raise ConfigError(
+                    f"resolution={r!r}; expected a positive number that divides the total "
+                    f"{self.total:g} (0.01, 0.005, 0.001). Fix: the smallest fraction step "
+                    "the recipe is written in.", key="resolution", value=r)
+        n = len(self.precursors)
+        if k is not None:
+            if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= n:
+                raise ConfigError(
+                    f"max_components={k!r}; expected a whole number from 1 to the {n} "
+                    f"precursors of {self.formula!r}. Fix: at most how many precursors one "
+                    "experiment may contain.", key="max_components", value=k)
+            must = [p for p, (lo, _) in self.bounds.items() if lo > 0]
+            if len(must) > k:
+                raise ConfigError(
+                    f"max_components={k} but {len(must)} precursors have a lower bound "
+                    f"above 0 ({must}), so every experiment holds them all. Fix: raise "
+                    "max_components or set those lower bounds to 0.",
+                    key="max_components", value=k)
+        if m is not None:
+            if not is_finite_number(m) or not 0 < m < self.total:
+                raise ConfigError(
+                    f"min_fraction={m!r}; expected a number between 0 and the total "
+                    f"{self.total:g}. Fix: the smallest fraction worth weighing (0.02).",
+                    key="min_fraction", value=m)
+            object.__setattr__(self, "min_fraction", float(m))
+        if r is not None:
+            object.__setattr__(self, "resolution", float(r))
+
+    @property
+    def has_cardinality(self) -> bool:
+        """``max_components`` or ``min_fraction`` is set: which precursors are present
+        is itself a choice."""
+        return self.max_components is not None or self.min_fraction is not None
+
+    def cardinality_problem(self, fractions: dict[str, float], tol: float = 1e-9) -> str:
+        """What breaks ``max_components``/``min_fraction`` in one row, or ``""``."""
+        present = [p for p in self.names if fractions[p] > tol]
+        if self.max_components is not None and len(present) > self.max_components:
+            return (f"{len(present)} precursors present ({', '.join(present)}), more than "
+                    f"max_components={self.max_components}")
+        if self.min_fraction is not None:
+            small = [p for p in present if fractions[p] < self.min_fraction - 1e-6]
+            if small:
+                return (f"{', '.join(f'{p}={fractions[p]:g}' for p in small)} below "
+                        f"min_fraction={self.min_fraction:g} (a present precursor is at "
+                        "least that much)")
+        return ""
 
     @property
     def names(self) -> list[str]:

@@ -16,21 +16,28 @@ def far_half(u: np.ndarray, existing_u: np.ndarray) -> np.ndarray:
     return dist >= np.median(dist)
 
 
-def pick_spread(choices: Tensor, n: int, seed: int, bounds: Tensor,
-                existing: Tensor | None = None) -> Tensor:
+def pick_spread(choices: Tensor, n: int, seed: int, bounds: Tensor | None = None,
+                existing: Tensor | None = None, features: np.ndarray | None = None,
+                existing_features: np.ndarray | None = None) -> Tensor:
     """``n`` distinct rows of ``choices`` spread over them (k-means, nearest member).
 
     The finite-set counterpart of ``SearchSpace.space_filling``: cluster the choices
-    (unit-scaled) into ``n`` groups and take the member nearest each centroid. With
+    (unit-scaled by ``bounds``, or given as ``features``, e.g. with categorical inputs
+    one-hot) into ``n`` groups and take the member nearest each centroid. With
     ``existing`` points, only the half of the choices farthest from them is clustered.
     """
     if n >= len(choices):
         return choices
-    width = (bounds[1] - bounds[0]).clamp_min(1e-12)
-    u = ((choices - bounds[0]) / width).cpu().numpy()
+    if features is None:
+        width = (bounds[1] - bounds[0]).clamp_min(1e-12)
+        u = ((choices - bounds[0]) / width).cpu().numpy()
+        if existing is not None and len(existing):
+            existing_features = ((existing - bounds[0]) / width).cpu().numpy()
+    else:
+        u = features
     candidates = np.arange(len(u))
-    if existing is not None and len(existing):
-        far = candidates[far_half(u, ((existing - bounds[0]) / width).cpu().numpy())]
+    if existing_features is not None and len(existing_features):
+        far = candidates[far_half(u, existing_features)]
         if len(far) >= n:
             candidates = far
     from sklearn.cluster import KMeans

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Protocol
 
 import pandas as pd
@@ -41,4 +43,13 @@ class Tracker(Protocol):
 
     def review_hint(self, campaign: str) -> str | None:
         """How to open the review screen, or ``None``."""
+        ...
+
+    def log_recipe(self, campaign: str, round_number: int, paths: Sequence[Path],
+                   ) -> str | None:
+        """Attach a round's weighing sheet (files) to its round run.
+
+        Returns:
+            The run's name, or ``None`` when the round has no run in the store.
+        """
         ...

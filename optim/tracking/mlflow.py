@@ -40,6 +40,7 @@ import os
 import subprocess
 import tempfile
 import time
+from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -471,6 +472,26 @@ class MlflowTracker:
                 self.client.log_batch(run.info.run_id, tags=[
                     RunTag("decision", decisions[ident]),
                     RunTag("decision_applied", decisions[ident])])
+
+    def log_recipe(self, campaign: str, round_number: int, paths: Sequence[Path],
+                   ) -> str | None:
+        """Attach weighing-sheet files to the round's run (artifacts ``recipes/``).
+
+        Returns:
+            The run's name (``round-003``), or ``None`` when the store has no run of
+            that round (it was planned with tracking off).
+        """
+        exp_id = self._experiment_id(campaign, create=False) if self._store_exists() else None
+        if exp_id is None:
+            return None
+        runs = self.client.search_runs(
+            [exp_id], f"tags.kind = 'round' and tags.round = '{int(round_number)}'",
+            max_results=1)
+        if not runs:
+            return None
+        for path in paths:
+            self.client.log_artifact(runs[0].info.run_id, str(path), "recipes")
+        return runs[0].info.run_name
 
     def review_hint(self, campaign: str) -> str | None:
         """The command that opens the UI on this store, and the campaign's page in it:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from pathlib import Path
+
 import pandas as pd
 
 from optim.rounds import RoundResult
@@ -33,4 +36,9 @@ class NullTracker:
 
     def review_hint(self, campaign: str) -> str | None:
         """No review screen."""
+        return None
+
+    def log_recipe(self, campaign: str, round_number: int, paths: Sequence[Path],
+                   ) -> str | None:
+        """Attach nothing."""
         return None

@@ -42,7 +42,7 @@ def test_campaign_interfaces(tmp_path):
     assert oxy.objectives.names == ["conductivity_mS_cm", "retention_pct", "cost_usd_per_L"]
     assert (oxy.batch_size, oxy.n_initial) == (4, 8)
     inter = make_settings("interlayer", tmp_path)
-    assert inter.space.names == ["mg_thickness_nm", "naf_thickness_nm",
+    assert inter.space.names == ["seed_thickness_nm", "naf_thickness_nm",
                                  "current_density_mA_cm2", "stack_pressure_MPa"]
     assert inter.objectives.names == ["retention_pct", "ccd_mA_cm2", "energy_density_Wh_kg"]
     assert inter.batch_size == 8

@@ -167,6 +167,9 @@ COMMANDS = {
     "python -m optim --multirun campaign=oxychloride benchmark=simulated": "build",
     "python -m optim --multirun campaign=interlayer benchmark=simulated rounds=5": "build",
     "python -m optim.benchmarks.liang": "parse",
+    "python -m optim campaign=oxychloride recipe=round": "build",  # tests/test_weighing.py
+    "python -m optim campaign=oxychloride recipe=oxy-0012": "build",
+    "python -m optim campaign=oxychloride record=weighed.csv": "build",
     "python -m optim.benchmarks.liang --datasets crossed_barrel --seeds 30": "parse",
     "python -m optim.benchmarks.liang --csv results.csv --inputs a,b,c --target y "
     "--direction maximize": "parse",
@@ -176,6 +179,7 @@ YAML_BLOCKS = {
     "Adding a campaign": 2,     # the sulfide campaign (run) and a campaign's own prices
     "Closed loop: simulated labs and your own lab": 1,   # lab/my_robot.yaml (run)
     "Pool campaigns: a finite table of candidates": 1,   # a pool's search space (build)
+    "Weighing sheet": 1,        # the oxychloride campaign's weighing block, as shipped
 }
 
 
@@ -366,3 +370,11 @@ def test_readme_semicolon_exports_get_their_own_message(tmp_path):
     ledger.to_csv(campaign.ledger_path, sep=";", decimal=",", index=False)
     with pytest.raises(LedgerError, match=rf"ledger .*ledger.csv: the header is {fix}"):
         campaign.propose()
+
+
+def test_readme_weighing_block_is_the_shipped_one():
+    """The README's `weighing:` block is the oxychloride campaign's (which
+    tests/test_weighing.py checks against hand-computed grams)."""
+    block = yaml.safe_load(_yaml_block("Weighing sheet"))
+    shipped = yaml.safe_load((ROOT / "configs" / "campaign" / "oxychloride.yaml").read_text())
+    assert block == {"weighing": shipped["weighing"]}
