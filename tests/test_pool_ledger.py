@@ -26,7 +26,7 @@ def _oxy_rows(n):
         li = 0.40 + 0.02 * i
         rows.append({"material": f"jar {i}", "Li2O": li, "ZrCl4": (1 - li) * 0.7,
                      "AlCl3": (1 - li) * 0.3, "anneal_temperature_C": 30 + 15 * i,
-                     "milling_time_h": 12})
+                     "milling_time_h": 12, "anneal_time_h": 2, "milling_speed_rpm": 500})
     return rows
 
 

@@ -38,15 +38,15 @@ def test_every_option_builds(tmp_path, campaign, option):
 def test_campaign_interfaces(tmp_path):
     oxy = make_settings("oxychloride", tmp_path)
     assert oxy.space.names == ["Li2O", "ZrCl4", "AlCl3", "anneal_temperature_C",
-                               "milling_time_h"]
+                               "anneal_time_h", "milling_time_h", "milling_speed_rpm"]
     assert oxy.objectives.names == ["conductivity_mS_cm", "retention_pct", "cost_usd_per_L"]
     assert (oxy.batch_size, oxy.n_initial) == (4, 8)
     inter = make_settings("interlayer", tmp_path)
-    assert inter.space.names == ["seed_thickness_nm", "naf_thickness_nm",
+    assert inter.space.names == ["seed_metal", "seed_thickness_nm", "naf_thickness_nm",
                                  "current_density_mA_cm2", "stack_pressure_MPa"]
     assert inter.objectives.names == ["retention_pct", "ccd_mA_cm2", "energy_density_Wh_kg"]
     assert inter.batch_size == 8
-    assert inter.space.parameters[2].log_scale
+    assert inter.space.parameters[3].log_scale
 
 
 def test_smoke_shrinks_budgets(tmp_path):

@@ -15,7 +15,8 @@ from optim.search_space.design import pick_random, pick_spread
 from tests.helpers import make_settings
 
 TK = {"dtype": torch.float64}
-OXY = ["Li2O", "ZrCl4", "AlCl3", "anneal_temperature_C", "milling_time_h"]
+OXY = ["Li2O", "ZrCl4", "AlCl3", "anneal_temperature_C", "anneal_time_h", "milling_time_h",
+       "milling_speed_rpm"]
 
 
 def _pool_file(tmp_path, rows, name="pool.csv"):
@@ -30,7 +31,8 @@ def _oxy_rows(n=12):
         li = 0.40 + 0.02 * i
         zr = (1 - li) * 0.7
         rows.append({"material": f"m{i}", "Li2O": li, "ZrCl4": zr, "AlCl3": 1 - li - zr,
-                     "anneal_temperature_C": 25 + 10 * i, "milling_time_h": 10})
+                     "anneal_temperature_C": 25 + 10 * i, "milling_time_h": 10,
+                     "anneal_time_h": 2, "milling_speed_rpm": 500})
     return rows
 
 

@@ -36,7 +36,7 @@ def test_sum_constraint_and_botorch_form(oxy):
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_space_filling_points_are_feasible_and_distinct(oxy, seed):
     X = oxy.space.space_filling(12, seed, **TK)
-    assert X.shape == (12, 5) and X.dtype == torch.float64
+    assert X.shape == (12, 7) and X.dtype == torch.float64
     # Mixture sums to 1 within 1e-6 and every bound/constraint holds.
     assert (X[:, :3].sum(-1) - 1).abs().max() < 1e-6
     assert oxy.space.max_violation(X).max() < 1e-6
