@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pandas as pd
+import torch
 
 from optim.metrics import best_samples, known_values, measured_hypervolume
 from optim.objectives import Target
@@ -16,7 +17,9 @@ __all__ = ["best_in_words", "describe_round", "format_batch", "loop_line", "mode
            "next_steps"]
 
 
-def _fmt(value: float) -> str:
+def _fmt(value: float | str) -> str:
+    if isinstance(value, str):  # a categorical choice
+        return value or "-"
     if not math.isfinite(value):
         return "-"
     return f"{value:.4g}"
@@ -182,11 +185,14 @@ def _nearest(rec: dict, ledger: pd.DataFrame, settings: CampaignSettings) -> str
     rows = ledger[ledger["status"] == "measured"]
     if rows.empty or any(n not in rows for n in names):
         return None
-    bounds = settings.space.physical_bounds
-    lo = np.array([bounds[n][0] for n in names], float)
-    hi = np.array([bounds[n][1] for n in names], float)
-    width = np.where(hi > lo, hi - lo, 1.0)
-    diff = (rows[names].to_numpy(float) - np.array([rec[n] for n in names], float)) / width
+    space = settings.space
+    bounds = space.bounds(dtype=torch.float64)
+    width = torch.where(bounds[1] > bounds[0], bounds[1] - bounds[0], torch.ones(space.dim))
+    X = space.encode(rows[names], dtype=torch.float64)
+    x = space.encode(pd.DataFrame([{n: rec[n] for n in names}]), dtype=torch.float64)
+    diff = ((X - x) / width).numpy()
+    for j in space.cat_dims:  # another choice is as far as it gets
+        diff[:, j] = (np.abs(diff[:, j]) > 1e-9).astype(float)
     k = int(np.argmax(-np.abs(diff).max(axis=1)))
     j = int(np.argmax(np.abs(diff[k])))
     near = rows.iloc[k]

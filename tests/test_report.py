@@ -43,6 +43,7 @@ def _result(settings, preds: dict[str, tuple[tuple[float, float], tuple[float, f
     for ident, ((c_mean, c_sd), (r_mean, r_sd)) in preds.items():
         rows.append({"id": ident, "Li2O": 0.5, "ZrCl4": 0.2, "AlCl3": 0.3,
                      "anneal_temperature_C": 200.0, "milling_time_h": 10.0,
+                     "anneal_time_h": 2.0, "milling_speed_rpm": 500.0,
                      f"pred_{COND}_mean": c_mean, f"pred_{COND}_sd": c_sd,
                      f"pred_{RET}_mean": r_mean, f"pred_{RET}_sd": r_sd,
                      f"pred_{COST}_mean": 30.0, f"pred_{COST}_sd": 0.0})
@@ -119,7 +120,8 @@ def test_each_proposal_gets_its_own_reason_and_the_best_names_its_sample(setting
         "oxy-0005": (_lognormal(2.0, 0.05), (85.0, 0.5)),   # beyond the best
     })
     inputs = {"Li2O": [0.5, 0.6], "ZrCl4": [0.2, 0.2], "AlCl3": [0.3, 0.2],
-              "anneal_temperature_C": [380.0, 200.0], "milling_time_h": [10.0, 10.0]}
+              "anneal_temperature_C": [380.0, 200.0], "milling_time_h": [10.0, 10.0],
+              "anneal_time_h": [2.0, 2.0], "milling_speed_rpm": [500.0, 500.0]}
     for name, values in inputs.items():
         result.ledger[name] = values
     text = describe_round(result, settings)
@@ -223,6 +225,7 @@ def test_best_in_words_names_samples_thresholds_to_beat_and_the_computed_cost(se
         "id": ["oxy-0001", "oxy-0002", "oxy-0003"], "status": ["measured", "measured", "failed"],
         "Li2O": [0.5, 0.6, 0.5], "ZrCl4": [0.3, 0.3, 0.3], "AlCl3": [0.2, 0.1, 0.2],
         "anneal_temperature_C": [200.0, 200.0, 200.0], "milling_time_h": [10.0, 10.0, 10.0],
+        "anneal_time_h": [2.0, 2.0, 2.0], "milling_speed_rpm": [500.0, 500.0, 500.0],
         COND: [0.8, 0.3, 5.0], RET: [70.0, 91.0, 99.0]})
     text = best_in_words(ledger, settings)
     # the failed row's 5 mS/cm never counts; 0.8 has not reached the 1 mS/cm threshold
