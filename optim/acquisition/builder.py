@@ -221,7 +221,7 @@ def _sampler(model: Model, X: Tensor, sample_shape: torch.Size, seed: int):
 class _OnCube(AcquisitionFunction):
     """An acquisition function of points of the unit cube (decoded to the space)."""
 
-    def __init__(self, acqf: AcquisitionFunction, cube: UnitCubeMap) -> None:
+    def __init__(self, acqf: AcquisitionFunction, cube: UnitCubeMap | Arm) -> None:
         super().__init__(model=acqf.model)
         self.acqf = acqf
         self.cube = cube
@@ -271,20 +271,6 @@ def _greedy_on_cube(ctx: AcquisitionContext, acqfs: list, optimizer: OptimizerSp
                                  retry_on_optimization_warning=False)
         picked.append(cube.decode(U.detach()))
     return torch.cat(picked)
-
-
-class _OnArm(AcquisitionFunction):
-    """An acquisition function of points of one arm's unit cube (see
-    :mod:`optim.search_space.arms`): the arm's held inputs inserted."""
-
-    def __init__(self, acqf: AcquisitionFunction, arm: Arm) -> None:
-        super().__init__(model=acqf.model)
-        self.acqf = acqf
-        self.arm = arm
-
-    def forward(self, U: Tensor) -> Tensor:
-        """``b x q x m`` cube points to the acquisition values of their decodings."""
-        return self.acqf(self.arm.decode(U))
 
 
 def _raw_over_arms(ctx: AcquisitionContext, arms: list[Arm], n: int) -> Tensor:
@@ -344,7 +330,7 @@ def _greedy_mixed(ctx: AcquisitionContext, acqfs: list, optimizer: OptimizerSpec
                     vals = _values(acqf, X0.unsqueeze(-2))
                     x, v = X0[vals.argmax()].unsqueeze(0), float(vals.max())
                 else:
-                    U, v = optimize_acqf(_OnArm(acqf, arm),
+                    U, v = optimize_acqf(_OnCube(acqf, arm),  # an arm decodes like a cube
                                          bounds=torch.stack([torch.zeros(arm.cube.m),
                                                              torch.ones(arm.cube.m)]).to(X0),
                                          q=1, num_restarts=len(X0),
