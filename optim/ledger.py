@@ -818,6 +818,11 @@ class Ledger:
         """
         self.path.parent.mkdir(parents=True, exist_ok=True)
         frame = self.schema.coerce(self.frame)
+        for p in self.schema.space.parameters:  # 550, not 550.0, for whole-number grids
+            if p.is_whole:
+                col = frame[p.name]
+                frame[p.name] = [f"{v:.0f}" if math.isfinite(v) and float(v).is_integer()
+                                 else _cell(v) for v in col]
         text = frame.to_csv(index=False)
         fd, tmp = tempfile.mkstemp(prefix=".ledger-", suffix=".csv", dir=self.path.parent)
         try:

@@ -58,7 +58,7 @@ def format_batch(result: RoundResult, settings: CampaignSettings) -> str:
     batch = result.batch
     table = pd.DataFrame({"id": batch["id"]})
     for name in settings.space.names:
-        table[name] = batch[name].map(_fmt)
+        table[name] = [settings.space.format_value(name, v) for v in batch[name]]
     for t in settings.objectives.targets:
         mean, sd = batch[f"pred_{t.name}_mean"], batch[f"pred_{t.name}_sd"]
         table[f"{t.name} ({'computed' if t.is_known else 'pred'})"] = [_prediction(t, m, s)

@@ -22,6 +22,7 @@ from optim.fitting import predict
 from optim.ledger import DECISIONS, Ledger, now
 from optim.metrics import LooCheck, best_measured, loo_checks, measured_hypervolume
 from optim.objectives import Target
+from optim.search_space import SearchSpace
 from optim.settings import CampaignSettings
 from optim.strategies import Proposal, StrategyLabel, choose, round_context
 from optim.timing import Spent, phases
@@ -70,6 +71,14 @@ class RoundResult:
     model_targets: list[Target] = field(default_factory=list)
     decisions: dict[str, str] = field(default_factory=dict)
     read: str = ""
+    space: SearchSpace | None = None
+
+    def input_text(self, name: str, value: object) -> str:
+        """An input's value as people read it (a category by name, ``550`` for a
+        whole-number grid, 4 significant digits otherwise)."""
+        if self.space is not None:
+            return self.space.format_value(name, value)
+        return value if isinstance(value, str) else f"{float(value):.4g}"
 
     @cached_property
     def model_check(self) -> list[LooCheck]:
@@ -182,7 +191,7 @@ def plan_round(settings: CampaignSettings,
                        settings.ledger_path, metrics, [*notes, *ctx.notes, *proposal.notes],
                        seed, settings.space.names, settings.schema.targets,
                        fitted.model if fitted else None, fitted.targets if fitted else [],
-                       understood, read)
+                       understood, read, settings.space)
 
 
 def record_results(settings: CampaignSettings, results: Path | pd.DataFrame,

@@ -269,6 +269,32 @@ class NumericalParameter:
             value = min(self.neighbours(value), key=lambda g: abs(g - value))
         return value
 
+    def format(self, value: float) -> str:
+        """A value as people read it: a grid value with the grid's decimals (``550``,
+        ``2.5``), a continuous one to 4 significant digits; ``-`` when missing."""
+        if not is_finite_number(value):
+            return "-"
+        if self.on_grid and self.grid_error(value) <= GRID_TOLERANCE and (
+                self.kind != "continuous"
+                or abs(value / self.resolution - round(value / self.resolution))
+                <= GRID_TOLERANCE):
+            return f"{value:.{_decimals(self._spacing_text)}f}"
+        return f"{value:.4g}"
+
+    @property
+    def is_whole(self) -> bool:
+        """Every allowed value is a whole number (the ledger writes ``550``, not
+        ``550.0``)."""
+        return self.on_grid and _decimals(self._spacing_text) == 0 and (
+            self.kind != "discrete" or all(float(v).is_integer() for v in self.values))
+
+    @property
+    def _spacing_text(self) -> float:
+        """The step whose decimals show every allowed value."""
+        if self.kind == "discrete":
+            return min((10.0 ** -_decimals(float(v)) for v in self.values), default=1.0)
+        return self.step if self.kind == "integer" else self.resolution
+
     @property
     def allowed(self) -> str:
         """The allowed values in words."""
@@ -390,6 +416,15 @@ class CategoricalParameter:
         raise LedgerError(f"{loc}: value={text!r} is not one of the choices "
                           f"{list(self.choices)}{hint}. Fix: write one of them exactly, or "
                           "add the choice to the campaign config.")
+
+    def format(self, value: object) -> str:
+        """A choice as written (``-`` when missing)."""
+        return str(value) if isinstance(value, str) and value else "-"
+
+    @property
+    def is_whole(self) -> bool:
+        """Choices are names, not numbers."""
+        return False
 
     @property
     def allowed(self) -> str:

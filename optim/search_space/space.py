@@ -25,7 +25,7 @@ from optim.search_space.arms import MAX_ARMS, Arm, enumerate_arms, lp_feasible
 from optim.search_space.composition import CompositionParameter
 from optim.search_space.constraints import LinearConstraint, mixture_sum_constraint
 from optim.search_space.design import far_half, pick_spread
-from optim.search_space.parameters import Parameter
+from optim.search_space.parameters import Parameter, is_finite_number
 from optim.search_space.snapping import SNAP_TOLERANCE, snap_nearest, snap_options
 from optim.search_space.unit_cube import UnitCubeMap, UnsupportedSpaceError
 
@@ -132,6 +132,17 @@ class SearchSpace:
     def parameter(self, name: str) -> Parameter | None:
         """The process parameter of a column (``None`` for a precursor)."""
         return next((p for p in self.parameters if p.name == name), None)
+
+    def format_value(self, name: str, value: object) -> str:
+        """An input's value as people read it (terminal table, mlflow params, plots):
+        a category by name, a grid value with the grid's decimals (``550``), a
+        fraction or continuous value to 4 significant digits; ``-`` when missing."""
+        p = self.parameter(name)
+        if p is not None:
+            return p.format(value)
+        if isinstance(value, str):
+            return value or "-"
+        return f"{value:.4g}" if is_finite_number(value) else "-"
 
     @property
     def cat_dims(self) -> dict[int, int]:

@@ -358,7 +358,7 @@ class MlflowTracker:
             cid = child.info.run_id
             self.client.log_batch(
                 cid,
-                params=[Param(c, f"{float(rec[c]):.4g}") for c in result.inputs],
+                params=[Param(c, result.input_text(c, rec[c])) for c in result.inputs],
                 metrics=[Metric(k, v, 0, result.round)
                          for k, v in prediction_metrics(rec, targets).items()],
             )
@@ -383,7 +383,7 @@ class MlflowTracker:
                 result.campaign, int(rnd), StrategyLabel("unknown"),
                 rows.reset_index(drop=True), ledger[ledger["round"] <= rnd],
                 result.ledger_path, {"n_proposed": float(len(rows))},
-                [], -1, result.inputs, result.targets)
+                [], -1, result.inputs, result.targets, space=result.space)
             if str(rnd) not in logged:
                 self._log_round_run(
                     exp_id, late, {},

@@ -130,6 +130,33 @@ def test_ledger_round_trip_keeps_categories_and_integers(tmp_path):
     assert set(ledger.frame["seed_metal"]) <= {"Mg", "Sn", "Au", "none"}
 
 
+
+def test_ledger_writes_whole_numbers_without_decimals(tmp_path):
+    campaign = make_campaign("oxychloride", tmp_path, ["debug=smoke", *SMOKE])
+    campaign.propose()
+    frame = pd.read_csv(campaign.settings.ledger_path, dtype=str)
+    for column in ("milling_speed_rpm", "anneal_time_h"):
+        assert frame[column].str.fullmatch(r"\d+").all(), frame[column].tolist()
+    assert (frame["milling_speed_rpm"].astype(int) % 50 == 0).all()
+    again = Ledger.load(campaign.settings.ledger_path, campaign.settings.schema)
+    assert again.frame["anneal_time_h"].dtype == float
+
+
+def test_values_read_as_people_write_them():
+    space = _space(resolution=0.005)
+    assert space.format_value("rpm", 550.0) == "550"
+    assert space.format_value("T_C", 265.0) == "265"
+    assert space.format_value("T2_C", 200.0) == "200"
+    assert space.format_value("seed", "Sn") == "Sn"
+    assert space.format_value("seed", "") == "-"
+    assert space.format_value("Li2O", 0.58329) == "0.5833"
+    assert space.format_value("t_h", float("nan")) == "-"
+    half = NumericalParameter("mill_h", 0.5, 12, resolution=0.5)
+    assert half.format(2.5) == "2.5" and half.format(2.0) == "2.0"
+    assert half.format(2.26) == "2.26"  # an off-grid value typed by hand is shown as is
+    assert not half.is_whole and space.parameter("rpm").is_whole
+
+
 # ----------------------------------------------------------------- designs
 @pytest.mark.parametrize("seed", [0, 1])
 def test_sample_and_space_filling_are_allowed_feasible_distinct(seed):
