@@ -177,6 +177,7 @@ COMMANDS = {
 # yaml blocks by section: what validates them
 YAML_BLOCKS = {
     "Adding a campaign": 2,     # the sulfide campaign (run) and a campaign's own prices
+    "Parameter types: integer, discrete, categorical, resolution, shared": 1,  # (run)
     "Closed loop: simulated labs and your own lab": 1,   # lab/my_robot.yaml (run)
     "Pool campaigns: a finite table of candidates": 1,   # a pool's search space (build)
     "Weighing sheet": 1,        # the oxychloride campaign's weighing block, as shipped
@@ -378,3 +379,35 @@ def test_readme_weighing_block_is_the_shipped_one():
     block = yaml.safe_load(_yaml_block("Weighing sheet"))
     shipped = yaml.safe_load((ROOT / "configs" / "campaign" / "oxychloride.yaml").read_text())
     assert block == {"weighing": shipped["weighing"]}
+
+
+def test_readme_parameter_types_campaign_runs(tmp_path):
+    """The "Parameter types" YAML as written: an initial design and a model round whose
+    proposals are on every grid, hold the shared value and name the categories."""
+    import numpy as np
+
+    (tmp_path / "campaign").mkdir()
+    (tmp_path / "campaign" / "halide_types.yaml").write_text(
+        _yaml_block("Parameter types: integer, discrete, categorical, resolution, shared"))
+    campaign = Campaign.from_config("halide_types", [f"paths.runs={tmp_path}", "tracking=none",
+                                                     "debug=smoke"], config_dir=tmp_path)
+    first = campaign.propose()
+    rng = np.random.default_rng(0)
+    campaign.record(first.batch[["id"]].assign(
+        conductivity_mS_cm=10 ** rng.uniform(-1, 0.5, len(first.batch))))
+    second = campaign.propose()
+    assert second.strategy.kind != "initial"
+    for batch in (first.batch, second.batch):
+        assert set(batch["milling_speed_rpm"]) <= set(range(300, 651, 50))
+        assert set(batch["anneal_time_h"]) <= set(range(1, 13))
+        assert (batch["anneal_temperature_C"] % 5 == 0).all()
+        assert set(batch["precursor_lot"]) <= {"lotA", "lotB", "lotC"}
+        assert set(batch["ball_size"]) <= {"small", "medium", "large"}
+        fractions = batch[["Li2O", "ZrCl4", "AlCl3"]].to_numpy()
+        assert np.allclose(np.round(fractions / 0.005) * 0.005, fractions, atol=1e-12)
+        assert np.allclose(fractions.sum(axis=1), 1.0, atol=1e-12)
+        assert ((fractions == 0) | (fractions >= 0.02 - 1e-12)).all()
+    assert second.batch["furnace_program_C"].nunique() == 1
+    assert set(second.batch["furnace_program_C"]) <= {200, 250, 300}
+    text = (tmp_path / "halide_types" / "ledger.csv").read_text()
+    assert ",lotA," in text or ",lotB," in text or ",lotC," in text
