@@ -112,9 +112,11 @@ def next_steps(settings: CampaignSettings, review_hint: str | None,
             as text starting with a space.
     """
     targets = [t.name for t in settings.objectives.measured]
-    lines = [
-        "",
-        f"Ledger: {settings.ledger_path}",
+    lines = ["", f"Ledger: {settings.ledger_path}"]
+    if settings.schema.weighing is not None:
+        lines.append(f"Weighing sheet (grams per precursor): python -m optim "
+                     f"campaign={settings.name}{overrides} recipe=round")
+    lines += [
         "Record results either way:",
         f"  - fill in {', '.join(targets)} in the ledger (spreadsheet; leave unmeasured "
         "cells empty; status 'failed' for a failed synthesis), or",
