@@ -1,4 +1,4 @@
-"""Review plots of a round: Pareto fronts, composition map, model check, progress.
+"""Review plots of a round: Pareto fronts, composition map, model check, progress, inputs.
 
 Object-oriented matplotlib (``Figure``, no pyplot state), so plotting works headless
 and in threads. Every axis carries the quantity and its physical unit; log axes and
@@ -39,6 +39,7 @@ from matplotlib.ticker import (
     FuncFormatter,
     LogLocator,
     MaxNLocator,
+    MultipleLocator,
     NullFormatter,
 )
 
@@ -47,8 +48,8 @@ from optim.objectives import Target
 from optim.rounds import RoundResult
 from optim.settings import CampaignSettings
 
-__all__ = ["composition_figure", "model_check_figure", "pareto_figure", "progress_figure",
-           "round_figures"]
+__all__ = ["composition_figure", "inputs_figure", "model_check_figure", "pareto_figure",
+           "progress_figure", "round_figures"]
 
 MEASURED, FRONT, PENDING, PROPOSED = "#8c8c8c", "#1f77b4", "#ff7f0e", "#d62728"
 DPI = 100          # savefig's default dpi is the figure's: 10 in -> 1000 px
@@ -462,6 +463,102 @@ def model_check_figure(result: RoundResult) -> Figure | None:
     return fig
 
 
+# ---- inputs --------------------------------------------------------------------------
+
+def _jitter(n: int, width: float = 0.3) -> np.ndarray:
+    """Deterministic spreads in ``[-width/2, width/2]`` (golden-ratio sequence), so
+    points of one category sit side by side, the same on every machine."""
+    return ((np.arange(n) * 0.6180339887) % 1.0 - 0.5) * width
+
+
+def _input_axis(ax: Axes, settings: CampaignSettings, name: str,
+                column: pd.Series) -> np.ndarray:
+    """The x positions of one input's values on its axis, the axis set up to read it:
+    a categorical input's choices by name (ticks at 0, 1, ...; points jittered), a
+    whole-number grid with whole-number ticks, a log-scale input on a log axis."""
+    p = settings.space.parameter(name)
+    if p is not None and p.is_categorical:
+        index = {c: k for k, c in enumerate(p.choices)}
+        x = np.array([index.get(str(v), np.nan) for v in column], float)
+        ax.set_xticks(range(len(p.choices)), list(p.choices))
+        ax.set_xlim(-0.5, len(p.choices) - 0.5)
+        ax.set_xlabel(p.name + (" (ordered)" if p.ordered else ""))
+        return x + _jitter(len(x))
+    x = pd.to_numeric(column, errors="coerce").to_numpy(float)
+    ax.set_xlabel(p.label if p is not None else f"{name} (mole fraction)")
+    comp = settings.space.composition
+    lo, hi = (p.lower, p.upper) if p is not None else comp.bounds.get(name, (0.0, comp.total))
+    ax.set_xlim(lo - 0.04 * (hi - lo), hi + 0.04 * (hi - lo))  # the whole allowed range
+    if p is not None and p.log_scale:
+        ax.set_xscale("log")
+        ax.set_xlim(p.lower / 1.15, p.upper * 1.15)
+        _log_axis(ax.xaxis, p.lower, p.upper)
+    elif p is not None and p.is_whole:  # 300, 400, 500 rpm: multiples of the step
+        step = p.step if p.kind == "integer" else 1.0
+        span = (p.upper - p.lower) / step
+        k = next(m for m in (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, math.inf)
+                 if span / m <= 7)
+        ax.xaxis.set_major_locator(MultipleLocator(step * k, offset=p.lower % (step * k))
+                                   if math.isfinite(k) else MaxNLocator(6, integer=True))
+        ax.xaxis.set_major_formatter(FuncFormatter(_plain))
+    return x
+
+
+def inputs_figure(result: RoundResult, settings: CampaignSettings) -> Figure | None:
+    """What each input did: the main measured target against every input (one panel
+    each), measured rows as points, failed syntheses as crosses along the bottom, and
+    this round's proposals at their inputs (at the prediction with its interval after a
+    model-based round, as ticks along the bottom otherwise). Categorical inputs read by
+    name; whole-number inputs with whole-number ticks. ``None`` without a measured
+    target."""
+    t = next((t for t in settings.objectives.targets if not t.is_known), None)
+    if t is None:
+        return None
+    ledger, batch = result.ledger, result.batch
+    names = settings.space.names
+    measured = ledger[(ledger["status"] == "measured") & ledger[t.name].notna()]
+    failed = ledger[ledger["status"] == "failed"]
+    predicted = f"pred_{t.name}_mean" in batch and batch[f"pred_{t.name}_mean"].notna().any()
+    fig, nrows, ncols = _grid(len(names), 2.9, extra_in=0.8)
+    for k, name in enumerate(names):
+        ax = fig.add_subplot(nrows, ncols, k + 1)
+        bottom = ax.get_xaxis_transform()  # x in data, y in axes fraction
+        xs = _input_axis(ax, settings, name, pd.concat(
+            [measured[name], failed[name], batch[name]], ignore_index=True))
+        xm, xf, xb = np.split(xs, [len(measured), len(measured) + len(failed)])
+        ax.scatter(xm, measured[t.name].to_numpy(float), s=18, c=MEASURED, zorder=2)
+        if len(failed):
+            ax.scatter(xf, np.full(len(xf), 0.04), marker="x", s=22, c="k", lw=0.9,
+                       transform=bottom, zorder=2)
+        if predicted:
+            centre, err = _interval(batch, t)
+            ax.errorbar(xb, centre, yerr=err, fmt="D", ms=5, c=PROPOSED, capsize=2,
+                        zorder=3)
+        else:
+            ax.scatter(xb, np.full(len(xb), 0.04), marker="|", s=120, c=PROPOSED, lw=1.6,
+                       transform=bottom, zorder=3)
+        if t.transform == "log10" and (len(measured) or predicted):
+            ax.set_yscale("log")
+            _log_axis(ax.yaxis, *ax.get_ylim())
+        if not len(measured):
+            ax.text(0.5, 0.5, f"no {t.name} measured yet", transform=ax.transAxes,
+                    ha="center", va="center", fontsize=TICK_PT, color="#404040")
+        ax.set_ylabel(t.label)
+        _style(ax)
+    handles = [Line2D([], [], ls="", marker="o", c=MEASURED, label="measured"),
+               Line2D([], [], ls="", marker="D" if predicted else "|", c=PROPOSED,
+                      label=("proposed (prediction, "
+                             + ("median, 68 % interval)" if t.transform == "log10"
+                                else "mean ± sd)")) if predicted
+                      else "proposed (not yet predicted)")]
+    if len(failed):
+        handles.append(Line2D([], [], ls="", marker="x", c="k", label="failed synthesis"))
+    fig.suptitle(f"{result.campaign} round {result.round}: {t.name} against each input",
+                 fontsize=SUPTITLE_PT)
+    fig.tight_layout(rect=(0, _legend_below(fig, handles, ncols=len(handles)), 1, 0.98))
+    return fig
+
+
 # ---- progress ------------------------------------------------------------------------
 
 def _best_by_round(values: np.ndarray, rounds_of: np.ndarray, ids: np.ndarray, t: Target,
@@ -557,4 +654,7 @@ def round_figures(result: RoundResult, settings: CampaignSettings) -> dict[str, 
     check = model_check_figure(result)
     if check is not None:
         figures["plots/model_check.png"] = check
+    inputs = inputs_figure(result, settings)
+    if inputs is not None:
+        figures["plots/inputs.png"] = inputs
     return figures

@@ -208,6 +208,12 @@ def test_single_objective_figures_show_the_best_value(tmp_path):
                    for a in _data_axes(pareto))
 
 
+def _tick_texts(ax) -> list[str]:
+    lo, hi = ax.get_xlim()
+    return [t.get_text() for t in ax.get_xticklabels()
+            if t.get_text() and lo <= t.get_position()[0] <= hi]
+
+
 @pytest.mark.slow
 def test_oxychloride_round_figures(oxy, tmp_path):
     plan_round(oxy)
@@ -216,7 +222,18 @@ def test_oxychloride_round_figures(oxy, tmp_path):
     figures = round_figures(result, oxy)
     scores = loo_scores(result.model_check)
     assert set(figures) == {"plots/pareto_front.png", "plots/progress.png",
-                            "plots/composition_map.png", "plots/model_check.png"}
+                            "plots/composition_map.png", "plots/model_check.png",
+                            "plots/inputs.png"}
+    inputs = figures["plots/inputs.png"]
+    inputs.canvas.draw()
+    by_input = {ax.get_xlabel(): ax for ax in inputs.axes if ax.get_xlabel()}
+    assert list(by_input)[:3] == ["Li2O (mole fraction)", "ZrCl4 (mole fraction)",
+                                  "AlCl3 (mole fraction)"]
+    rpm = _tick_texts(by_input["milling_speed_rpm [rpm]"])
+    assert rpm and all(t.isdigit() and int(t) % 50 == 0 for t in rpm)  # 300 .. 650, no .0
+    assert all(t.isdigit() for t in _tick_texts(by_input["anneal_time_h [h]"]))
+    errorbars = [c for c in by_input["milling_speed_rpm [rpm]"].containers]
+    assert errorbars  # the proposals at their predictions
     for fig in figures.values():  # sized for mlflow's artifact viewer
         assert fig.get_size_inches()[0] * fig.dpi <= 1000
     pareto = _labels(figures["plots/pareto_front.png"])
@@ -257,8 +274,17 @@ def test_interlayer_figures_without_model(tmp_path):
     settings = make_settings("interlayer", tmp_path / "runs", SMOKE)
     result = plan_round(settings)
     figures = round_figures(result, settings)
-    assert set(figures) == {"plots/pareto_front.png", "plots/progress.png"}
+    assert set(figures) == {"plots/pareto_front.png", "plots/progress.png",
+                            "plots/inputs.png"}
     assert result.model_check == []
+    inputs = figures["plots/inputs.png"]
+    inputs.canvas.draw()
+    seed = next(ax for ax in inputs.axes if ax.get_xlabel() == "seed_metal")
+    assert [t.get_text() for t in seed.get_xticklabels()] == ["Mg", "Sn", "Au", "none"]
+    xs = seed.collections[-1].get_offsets()[:, 0]  # the proposals, jittered per choice
+    assert len(xs) == len(result.batch)
+    index = {"Mg": 0, "Sn": 1, "Au": 2, "none": 3}
+    assert np.allclose(np.round(xs), [index[v] for v in result.batch["seed_metal"]])
     pareto = figures["plots/pareto_front.png"]
     assert len(_data_axes(pareto)) == 3  # three objective pairs; the legend in the 4th cell
     progress = figures["plots/progress.png"]

@@ -45,7 +45,7 @@ def test_two_round_campaign_with_mlflow(tmp_path):
     assert {"batch.json", "config.yaml", "ledger.csv", "plots"} <= arts
     plots = {a.path for a in client.list_artifacts(r2.info.run_id, "plots")}
     assert plots == {"plots/pareto_front.png", "plots/composition_map.png",
-                     "plots/model_check.png", "plots/progress.png"}
+                     "plots/model_check.png", "plots/progress.png", "plots/inputs.png"}
     assert "loo_rmse_conductivity_mS_cm" in r2.data.metrics
     assert r2.data.metrics["expected_improvement"] > 0
     description = r2.data.tags["mlflow.note.content"]
