@@ -39,7 +39,7 @@ pytestmark = [
 ]
 
 
-FIGURES = ("pareto_front.png", "composition_map.png", "progress.png")
+FIGURES = ("pareto_front.png", "composition_map.png", "progress.png", "inputs.png")
 
 
 def _loaded_image(page, previous: str | None) -> dict:
@@ -94,6 +94,7 @@ def campaign_store(tmp_path: Path) -> Path:
     cli(runs, f"record={tmp_path / 'results.csv'}")
     out = cli(runs, *SMOKE).stdout
     (tmp_path / "printed_link.txt").write_text(out.split("then open ")[-1].split()[0])
+    cli(runs, *SMOKE, campaign="interlayer")  # a categorical input: seed_metal
     return runs
 
 
@@ -157,7 +158,7 @@ def test_review_screen_and_rejection_in_chromium(campaign_store, tmp_path):
             page.screenshot(path=shots / "batch_table.png")
             page.get_by_text("plots", exact=True).first.click()
             for name in ("pareto_front.png", "composition_map.png", "model_check.png",
-                         "progress.png"):
+                         "progress.png", "inputs.png"):
                 page.get_by_text(name).first.wait_for()
             # each figure renders in the artifact viewer: its <img> has loaded and is
             # shown at a readable width (the figures are sized for this pane)
@@ -186,6 +187,22 @@ def test_review_screen_and_rejection_in_chromium(campaign_store, tmp_path):
             page.screenshot(path=shots / "reject_dialog.png")
             dialog.get_by_role("button", name="Save tags").click()
             dialog.wait_for(state="hidden")
+            # inputs read as the scientist writes them: a whole-number milling speed
+            # (550, not 550.0) on this proposal, a seed metal by name on an interlayer one
+            rpm = target.data.params["milling_speed_rpm"]
+            assert rpm.isdigit() and int(rpm) % 50 == 0, rpm
+            page.get_by_text("milling_speed_rpm", exact=True).first.wait_for()
+            assert page.get_by_text(rpm, exact=True).count()
+            il_exp = client.get_experiment_by_name("interlayer").experiment_id
+            seeded = next(r for r in client.search_runs([il_exp], "tags.kind = 'proposal'")
+                          if r.data.tags["ledger_id"] == "ifl-0001")
+            metal = seeded.data.params["seed_metal"]
+            assert metal in ("Mg", "Sn", "Au", "none"), metal
+            page.goto(f"{base}/#/experiments/{il_exp}/runs/{seeded.info.run_id}{CLASSIC}",
+                      wait_until="domcontentloaded")
+            page.get_by_text("seed_metal", exact=True).first.wait_for()
+            page.get_by_text(metal, exact=True).first.wait_for(state="visible")
+            page.screenshot(path=shots / "categorical_params.png", full_page=True)
             browser.close()
     finally:
         os.killpg(ui.pid, signal.SIGTERM)  # the UI we started, by its pid (its group)
