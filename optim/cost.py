@@ -20,6 +20,7 @@ from torch import Tensor
 
 from optim.exceptions import ConfigError
 from optim.search_space.composition import CompositionParameter
+from optim.search_space.constraints import LinearConstraint
 from optim.search_space.parameters import is_finite_number
 
 __all__ = ["PrecursorCost", "PrecursorPrice"]
@@ -103,6 +104,23 @@ class PrecursorCost:
         mass = x * molar
         value = (mass * price).sum(-1) / ((mass / rho).sum(-1) * self.yield_fraction)
         return value.unsqueeze(-1)
+
+    def linear_constraints(self, lo: float | None, hi: float | None,
+                           name: str = "cost") -> list[LinearConstraint]:
+        """``lo <= C_L <= hi`` as linear constraints on the fractions (exact): the
+        denominator ``Y sum_i x_i M_i / rho_i`` is positive, so ``C_L <= c`` holds
+        exactly when ``sum_i x_i M_i (c Y / rho_i - p_i) >= 0`` (and ``>=`` alike)."""
+        names = self.composition.names
+        molar = [p.molar_mass for p in self.composition.precursors]
+        out = []
+        for sign, bound, text in ((1.0, lo, ">="), (-1.0, hi, "<=")):
+            if bound is None:
+                continue
+            coef = {n: sign * m * (self.prices[n].usd_per_kg
+                                   - bound * self.yield_fraction / self.densities_g_cm3[n])
+                    for n, m in zip(names, molar, strict=True)}
+            out.append(LinearConstraint(coef, 0.0, description=f"{name} {text} {bound:g}"))
+        return out
 
     def per_kg(self, X: Tensor) -> Tensor:
         """Cost in $/kg for ``... x n x d`` encoded inputs; ``... x n``."""

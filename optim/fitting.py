@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -9,13 +10,15 @@ import torch
 from botorch.models.model import Model, ModelList
 from torch import Tensor
 
+from optim.feasibility import success_labels
 from optim.ledger import Ledger
 from optim.objectives import Objectives, Target
 from optim.progress import step
 from optim.settings import CampaignSettings
-from surrogates import known_model
+from surrogates import DirichletGPClassifier, known_model, success_probability
 
-__all__ = ["FittedModels", "fit_models", "has_enough_data", "predict"]
+__all__ = ["FittedModels", "feasibility_predictions", "fit_feasibility", "fit_models",
+           "has_enough_data", "predict"]
 
 
 @dataclass(frozen=True)
@@ -28,12 +31,27 @@ class FittedModels:
         targets: The modelled targets, in output order.
         X_baseline: ``n x d`` encoded inputs of the rows any model was fitted on.
         notes: Targets left out (too few measurements), in words.
+        feasibility: The classifier of success (two latent outputs, see
+            ``surrogates.classifier``), or ``None`` (switched off, or the data hold no
+            failure).
     """
 
     model: Model
     targets: list[Target]
     X_baseline: Tensor
     notes: list[str]
+    feasibility: Model | None = None
+
+    @property
+    def objectives(self) -> list[Target]:
+        """The modelled targets that are optimized (not constraints only)."""
+        return [t for t in self.targets if t.objective]
+
+    @property
+    def constraints(self) -> list[Target]:
+        """The modelled targets with an outcome constraint (measured ones: known
+        targets' constraints are exact constraints of the space)."""
+        return [t for t in self.targets if t.constraint is not None and not t.is_known]
 
 
 def has_enough_data(ledger: Ledger, settings: CampaignSettings) -> bool:
@@ -70,9 +88,36 @@ def fit_models(ledger: Ledger, settings: CampaignSettings) -> FittedModels:
         used_rows.update(rows.index)
     X_baseline = settings.space.encode(ledger.frame.loc[sorted(used_rows)], **tk)
     for t in settings.objectives.known:
-        models.append(known_model(t.known))
-        targets.append(t)
-    return FittedModels(ModelList(*models), targets, X_baseline, notes)
+        if t.objective:  # a known constraint only is a constraint of the space
+            models.append(known_model(t.known))
+            targets.append(t)
+    feasibility = fit_feasibility(ledger, settings, notes)
+    return FittedModels(ModelList(*models), targets, X_baseline, notes, feasibility)
+
+
+def fit_feasibility(ledger: Ledger, settings: CampaignSettings,
+                    notes: list[str] | None = None) -> Model | None:
+    """The classifier of success on the measured and failed rows, or ``None`` when it
+    is switched off or the rows hold only one outcome (nothing to learn)."""
+    spec = settings.feasibility
+    if not spec.enabled:
+        return None
+    labels = success_labels(ledger.frame, settings.objectives, spec)
+    n_failed = int((labels == 0).sum())
+    if n_failed == 0 or n_failed == len(labels):
+        return None
+    step(f"fitting feasibility ({n_failed} failed of {len(labels)})")
+    tk = settings.tkwargs
+    X = settings.space.encode(ledger.frame.loc[labels.index], **tk)
+    cats = settings.space.cat_dims
+    model = DirichletGPClassifier().fit(X, torch.tensor(labels.to_numpy(), **tk),
+                                        settings.space.bounds(**tk), cats or None)
+    if notes is not None:
+        what = "failed" if spec.learn_from == ("failed",) else "failed or broke a constraint"
+        notes.append(f"feasibility: {n_failed} of {len(labels)} experiments {what}; "
+                     "proposals are weighted by their predicted probability of success "
+                     "(Dirichlet GP classifier).")
+    return model
 
 
 def predict(fitted: FittedModels | None, X: Tensor,
@@ -104,4 +149,42 @@ def predict(fitted: FittedModels | None, X: Tensor,
                 out[f"pred_{t.name}_{stat}"] = np.asarray(values, dtype=float)
         out[f"pred_{t.name}_mean"] = mu
         out[f"pred_{t.name}_sd"] = sd
+    out.update(feasibility_predictions(fitted, X, objectives, post))
     return out
+
+
+def feasibility_predictions(fitted: FittedModels | None, X: Tensor, objectives: Objectives,
+                            post=None) -> dict[str, np.ndarray]:
+    """``pred_success`` (the classifier's probability of success), ``pred_<target>_meets``
+    per constrained target (the model's probability that the true value meets the
+    constraint; exact 0/1 for known targets) and ``pred_feasible``, their product
+    (independent factors); NaN where nothing is modelled."""
+    n = X.shape[0]
+    out: dict[str, np.ndarray] = {}
+    factors = []
+    success = np.full(n, np.nan)
+    if fitted is not None and fitted.feasibility is not None:
+        with torch.no_grad():
+            success = success_probability(fitted.feasibility, X).cpu().numpy()
+        factors.append(success)
+    out["pred_success"] = success
+    for t in objectives.constrained:
+        meets = np.full(n, np.nan)
+        if t.is_known:
+            meets = np.asarray(t.meets(t.known(X).squeeze(-1).cpu().numpy()), dtype=float)
+        elif post is not None and t in fitted.targets:
+            k = fitted.targets.index(t)
+            mean = post.mean[:, k].cpu().numpy()
+            sd = np.sqrt(np.clip(post.variance[:, k].cpu().numpy(), 1e-300, None))
+            meets = np.ones(n)
+            for sign, bound in t.model_constraints():
+                meets = meets * _normal_cdf(sign * (mean - bound) / sd)
+        if not np.isnan(meets).all():
+            factors.append(meets)
+        out[f"pred_{t.name}_meets"] = meets
+    out["pred_feasible"] = np.prod(factors, axis=0) if factors else np.full(n, np.nan)
+    return out
+
+
+def _normal_cdf(z: np.ndarray) -> np.ndarray:
+    return 0.5 * (1.0 + np.vectorize(math.erf)(z / math.sqrt(2.0)))

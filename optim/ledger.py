@@ -100,9 +100,16 @@ class LedgerSchema:
         for a log10-modelled target first ``_median``, ``_lo68`` and ``_hi68`` (what the
         terminal, the review screen and the plots show), then the mean and sd of the
         implied log-normal (kept for the record: the mean lies above the median)."""
-        return [f"pred_{t.name}_{s}" for t in self.objectives.targets
-                for s in (LOG_STATS if t.transform == "log10" and not t.is_known
-                          else ("mean", "sd"))]
+        return [*(f"pred_{t.name}_{s}" for t in self.objectives.targets
+                  for s in (LOG_STATS if t.transform == "log10" and not t.is_known
+                            else ("mean", "sd"))), *self.feasibility]
+
+    @property
+    def feasibility(self) -> list[str]:
+        """Predicted probabilities at proposal time: of success (the feasibility
+        classifier), of meeting each outcome constraint, and their product."""
+        return ["pred_success", *(f"pred_{t.name}_meets" for t in self.objectives.constrained),
+                "pred_feasible"]
 
     @property
     def columns(self) -> list[str]:

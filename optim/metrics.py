@@ -24,7 +24,7 @@ from optim.settings import CampaignSettings
 from surrogates import loo_predictions
 
 __all__ = ["LooCheck", "best_measured", "best_samples", "known_values", "loo_checks", "loo_scores",
-           "measured_hypervolume"]
+           "measured_hypervolume", "meets_constraints"]
 
 
 def known_values(frame: pd.DataFrame, settings: CampaignSettings) -> pd.DataFrame:
@@ -47,11 +47,25 @@ def best_measured(frame: pd.DataFrame, objectives: Objectives) -> dict[str, floa
     return {name: value for name, (value, _) in best_samples(frame, objectives).items()}
 
 
+def meets_constraints(frame: pd.DataFrame, objectives: Objectives) -> pd.Series:
+    """Rows of ``frame`` whose recorded values meet every outcome constraint of a
+    measured target (a missing value does not break one; known targets' constraints
+    are constraints of the space, checked when a row is read)."""
+    ok = np.ones(len(frame), dtype=bool)
+    for t in objectives.constrained:
+        if not t.is_known and t.name in frame:
+            values = frame[t.name].to_numpy(dtype=float)
+            ok &= np.isnan(values) | np.asarray(t.meets(values))
+    return pd.Series(ok, index=frame.index)
+
+
 def best_samples(frame: pd.DataFrame, objectives: Objectives,
                  ) -> dict[str, tuple[float, str]]:
     """The best value per measured target and the id of the row holding it (the first
-    such row), over rows with status ``measured``; targets without a value left out."""
+    such row), over rows with status ``measured`` that meet every outcome constraint;
+    targets without a value left out."""
     ok = frame[frame["status"] == "measured"]
+    ok = ok[meets_constraints(ok, objectives)]
     best = {}
     for t in objectives.measured:
         values = ok[t.name].dropna()
@@ -62,7 +76,8 @@ def best_samples(frame: pd.DataFrame, objectives: Objectives,
 
 
 def measured_hypervolume(frame: pd.DataFrame, settings: CampaignSettings) -> float:
-    """Hypervolume (model scale, maximization signs) of rows with every target measured.
+    """Hypervolume (model scale, maximization signs) of the objectives over rows with
+    every target measured and every outcome constraint met.
 
     Known targets are computed from the inputs; the reference point is the thresholds.
     With one objective: how far the best row lies beyond the threshold. Returns 0 when
@@ -75,10 +90,15 @@ def measured_hypervolume(frame: pd.DataFrame, settings: CampaignSettings) -> flo
         return 0.0
     tk = settings.tkwargs
     values = known_values(rows, settings)
+    keep = objs.feasible_rows(values)
+    values = values[keep]
+    if values.empty:
+        return 0.0
+    targets = objs.optimized
     Y = torch.stack([t.sign * t.to_model(torch.as_tensor(
-        values[t.name].to_numpy(dtype=float, copy=True), **tk)) for t in objs.targets], dim=-1)
-    ref = reference_point(objs.targets, **tk)
-    if len(objs.targets) == 1:
+        values[t.name].to_numpy(dtype=float, copy=True), **tk)) for t in targets], dim=-1)
+    ref = reference_point(targets, **tk)
+    if len(targets) == 1:
         return float((Y - ref).clamp_min(0).max())
     return float(DominatedPartitioning(ref_point=ref, Y=Y).compute_hypervolume())
 

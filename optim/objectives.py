@@ -32,6 +32,12 @@ class Target:
         valid_range: ``(lower, upper)`` of physically possible values; ``None`` is open.
         known: A formula computes this target (never fitted, never measured).
         description: What the target is, in words.
+        constraint: ``(min, max)`` the target must meet (physical unit; ``None`` for an
+            open side), or ``None``: an outcome constraint. Proposals are weighted by
+            the probability that it holds; the measured front counts only rows that
+            meet it. A known target's constraint is exact (a constraint of the space).
+        objective: The target is optimized (``False``: a constraint only; then
+            ``direction`` and ``threshold`` default to the constraint's side and bound).
 
     Raises:
         ConfigError: A bad direction, transform, threshold or range; ``key`` names
@@ -46,8 +52,11 @@ class Target:
     valid_range: tuple[float | None, float | None] = (None, None)
     known: Callable[[Tensor], Tensor] | None = field(default=None, compare=False)
     description: str = ""
+    constraint: tuple[float | None, float | None] | None = None
+    objective: bool = True
 
     def __post_init__(self) -> None:
+        self._check_constraint()
         if self.direction not in ("maximize", "minimize"):
             raise ConfigError(
                 f"value={self.direction!r}; expected 'maximize' or 'minimize'.",
@@ -85,6 +94,90 @@ class Target:
                 f"value={self.threshold} lies outside the target's "
                 f"valid range [{lo}, {hi}] (wrong sign or unit?). Fix: give a threshold "
                 "inside the valid range.", key="threshold", value=self.threshold)
+
+    def _check_constraint(self) -> None:
+        """Validate ``constraint``/``objective``; a constraint-only target takes its
+        direction and threshold from the constraint."""
+        if not isinstance(self.objective, bool):
+            raise ConfigError(f"value={self.objective!r}; expected true or false.",
+                              key="objective", value=self.objective)
+        c = self.constraint
+        if c is None:
+            if not self.objective:
+                raise ConfigError(
+                    "objective: false needs a constraint (the target would do nothing). "
+                    "Fix: add constraint: {min: ...} or {max: ...}, or drop objective: "
+                    "false.", key="objective", value=False)
+            return
+        lo, hi = c
+        for label, bound in (("min", lo), ("max", hi)):
+            if bound is not None and not is_finite_number(bound):
+                raise ConfigError(f"{label}={bound!r} is not a finite number. Fix: a bound "
+                                  "in the target's unit.", key=f"constraint.{label}",
+                                  value=bound)
+        if lo is None and hi is None:
+            raise ConfigError("needs min and/or max. Fix: e.g. constraint: {min: 1.0}.",
+                              key="constraint", value=c)
+        if lo is not None and hi is not None and lo >= hi:
+            raise ConfigError(f"min={lo} is not below max={hi}: no value can meet it. "
+                              "Fix: swap them, or widen the interval.", key="constraint",
+                              value=(lo, hi))
+        vlo, vhi = self.valid_range
+        if self.transform == "log10":
+            vlo = 0.0 if vlo is None or vlo < 0 else vlo
+        if (lo is not None and vhi is not None and lo >= vhi) or (
+                hi is not None and vlo is not None and hi <= vlo):
+            bad = ("min", lo) if lo is not None and vhi is not None and lo >= vhi \
+                else ("max", hi)
+            raise ConfigError(
+                f"{bad[0]}={bad[1]} leaves no possible value: the target's valid range is "
+                f"[{vlo}, {vhi}], so no experiment could meet it (wrong unit?). Fix: a bound "
+                "inside the valid range.", key=f"constraint.{bad[0]}", value=bad[1])
+        if not self.objective:
+            if self.direction is None:
+                object.__setattr__(self, "direction",
+                                   "maximize" if lo is not None else "minimize")
+            if self.threshold is None:
+                object.__setattr__(self, "threshold", lo if lo is not None else hi)
+
+    def meets(self, values: np.ndarray | Tensor) -> np.ndarray | Tensor:
+        """Whether physical values meet the constraint (all true without one; NaN
+        never meets one)."""
+        if self.constraint is None:
+            return values == values if isinstance(values, Tensor) else np.ones(
+                np.shape(values), dtype=bool)
+        lo, hi = self.constraint
+        ok = values == values  # False for NaN
+        if lo is not None:
+            ok = ok & (values >= lo)
+        if hi is not None:
+            ok = ok & (values <= hi)
+        return ok
+
+    def model_constraints(self) -> list[tuple[float, float]]:
+        """The constraint as ``(sign, bound)`` pairs on model scale, each meaning
+        ``sign * (y - bound) >= 0`` (``+1`` for a min, ``-1`` for a max)."""
+        if self.constraint is None:
+            return []
+        out = []
+        for sign, bound in zip((1.0, -1.0), self.constraint, strict=True):
+            if bound is not None:
+                if self.transform == "log10" and bound <= 0:
+                    if sign > 0:  # y >= 0 always holds for a positive target
+                        continue
+                value = float(self.to_model(np.float64(bound)))
+                out.append((sign, value))
+        return out
+
+    @property
+    def constraint_text(self) -> str:
+        """The constraint in words (``ccd_mA_cm2 >= 1``), or ``""``."""
+        if self.constraint is None:
+            return ""
+        lo, hi = self.constraint
+        parts = ([f">= {lo:g}"] if lo is not None else []) + (
+            [f"<= {hi:g}"] if hi is not None else [])
+        return f"{self.name} {' and '.join(parts)}" + (f" {self.unit}" if self.unit else "")
 
     @property
     def sign(self) -> float:
@@ -179,6 +272,9 @@ class Objectives:
         names = [t.name for t in self.targets]
         if not names:
             raise ConfigError("none given. Fix: add at least one target.")
+        if not any(t.objective for t in self.targets):
+            raise ConfigError("every target is a constraint only (objective: false): "
+                              "nothing to optimize. Fix: make at least one an objective.")
         if len(set(names)) != len(names):
             raise ConfigError(f"duplicate names in {names}.", value=names)
 
@@ -196,6 +292,24 @@ class Objectives:
     def known(self) -> tuple[Target, ...]:
         """Targets computed by a formula."""
         return tuple(t for t in self.targets if t.is_known)
+
+    @property
+    def optimized(self) -> tuple[Target, ...]:
+        """Targets that are objectives (not constraints only)."""
+        return tuple(t for t in self.targets if t.objective)
+
+    @property
+    def constrained(self) -> tuple[Target, ...]:
+        """Targets with an outcome constraint."""
+        return tuple(t for t in self.targets if t.constraint is not None)
+
+    def feasible_rows(self, values) -> np.ndarray:
+        """Rows of a table of physical values (a DataFrame with a column per target)
+        that meet every constraint."""
+        ok = np.ones(len(values), dtype=bool)
+        for t in self.constrained:
+            ok &= np.asarray(t.meets(np.asarray(values[t.name], dtype=float)))
+        return ok
 
     def __getitem__(self, name: str) -> Target:
         return next(t for t in self.targets if t.name == name)

@@ -19,6 +19,7 @@ from optim.acquisition import (
     qLogNoisyExpectedHypervolumeImprovement,
 )
 from optim.exceptions import ConfigError
+from optim.feasibility import FeasibilitySpec
 from optim.ledger import LedgerSchema
 from optim.objectives import Objectives
 from optim.pool import CandidatePool
@@ -59,6 +60,8 @@ class CampaignSettings:
         weighing: For a composition campaign, how proposals are weighed (batch mass,
             balance, purities): the weighing sheet (``recipe=``) and grams recorded
             with results; ``None``: no sheet.
+        feasibility: How failed rows (and rows breaking a constraint) train the
+            classifier of where experiments succeed.
 
     Raises:
         ConfigError: A bad value; ``key`` is the field's name (``batch_size``).
@@ -81,6 +84,7 @@ class CampaignSettings:
     initial_method: str = "space_filling"
     accept_changes: tuple[str, ...] | str = ()
     weighing: WeighingSpec | None = None
+    feasibility: FeasibilitySpec = field(default_factory=FeasibilitySpec)
 
     def __post_init__(self) -> None:
         self._check_weighing()

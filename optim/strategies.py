@@ -42,6 +42,8 @@ class StrategyLabel:
         targets: The modelled targets, in model-output order.
         surrogate: The surrogate family (``GP``, ``random forest``).
         pool_size: Candidates left in the pool of a pool campaign.
+        constraints: The outcome constraints the acquisition weighs, in words.
+        feasibility: The acquisition weighs the learned probability of success.
     """
 
     kind: str
@@ -50,6 +52,8 @@ class StrategyLabel:
     targets: tuple[str, ...] = ()
     surrogate: str = ""
     pool_size: int | None = None
+    constraints: tuple[str, ...] = ()
+    feasibility: bool = False
 
     @property
     def model_based(self) -> bool:
@@ -73,6 +77,9 @@ class StrategyLabel:
         text = f"{self.acquisition} over {', '.join(self.targets)}"
         if self.surrogate and self.surrogate != "GP":
             text += f" ({self.surrogate} surrogate)"
+        limits = [*self.constraints, *(["success"] if self.feasibility else [])]
+        if limits:
+            text += "; weighted by " + " x ".join(f"P({x})" for x in limits)
         if self.pool_size is not None:
             text += f" (pool of {self.pool_size} candidates)"
         return text
@@ -194,8 +201,17 @@ class SpaceFilling:
 
     def propose(self, ctx: RoundContext) -> Proposal:
         """A space-filling batch, with a note on why."""
-        note = ("No measured target has enough data for a model yet: proposing more "
-                "space-filling experiments. Record results for model-based proposals.")
+        status = ctx.ledger.frame["status"]
+        n_failed, n_measured = int((status == "failed").sum()), int((status == "measured").sum())
+        if n_failed and not n_measured:
+            note = (f"Every experiment with a result so far failed ({n_failed} of "
+                    f"{n_failed}): there is nothing to model yet, so this batch is "
+                    "space-filling, as far as possible from the failed rows. If the "
+                    "failures share a cause (a temperature, a precursor), narrow the "
+                    "search space's bounds to exclude it.")
+        else:
+            note = ("No measured target has enough data for a model yet: proposing more "
+                    "space-filling experiments. Record results for model-based proposals.")
         return Proposal(_spread(ctx), StrategyLabel("space_filling"), "initial",
                         notes=(note,))
 
@@ -225,13 +241,15 @@ class ModelBased:
         if choices is None and not s.surrogate.differentiable:
             choices = s.space.sample(s.optimizer.discrete_candidates, ctx.seed, **s.tkwargs)
         acq = AcquisitionContext(fitted.model, fitted.targets, s.space, fitted.X_baseline,
-                                 ctx.X_pending, ctx.seed)
+                                 ctx.X_pending, ctx.seed, fitted.feasibility)
         X, value, notes = propose(acq, ctx.q, s.acquisition, s.optimizer, choices)
         label = StrategyLabel(
             "model",
             # one objective: every model-based spec reduces to qLogNEI (see propose)
-            acquisition=s.acquisition.name if len(fitted.targets) > 1 else "qLogNEI",
-            targets=tuple(t.name for t in fitted.targets),
+            acquisition=s.acquisition.name if len(fitted.objectives) > 1 else "qLogNEI",
+            targets=tuple(t.name for t in fitted.objectives),
+            constraints=tuple(t.constraint_text for t in fitted.constraints),
+            feasibility=fitted.feasibility is not None,
             surrogate=getattr(s.surrogate, "name", type(s.surrogate).__name__),
             pool_size=None if ctx.pool is None else len(ctx.pool))
         return Proposal(X, label, "bo", fitted, value, (*fitted.notes, *notes), fit_s)

@@ -1,6 +1,7 @@
 """Surrogate models: tensors in, botorch ``Model`` out. Knows nothing of campaigns."""
 
 from surrogates.base import Surrogate, validate_training_data
+from surrogates.classifier import DirichletGPClassifier, success_probability
 from surrogates.exceptions import SurrogateError, SurrogateSettingsError, TrainingDataError
 from surrogates.forest import ForestModel, ForestSurrogate, MemberSampler
 from surrogates.gp import GPSurrogate
@@ -8,6 +9,7 @@ from surrogates.known import known_model
 from surrogates.validation import loo_predictions
 
 __all__ = [
+    "DirichletGPClassifier",
     "ForestModel",
     "ForestSurrogate",
     "GPSurrogate",
@@ -18,5 +20,6 @@ __all__ = [
     "TrainingDataError",
     "known_model",
     "loo_predictions",
+    "success_probability",
     "validate_training_data",
 ]

@@ -100,7 +100,11 @@ class GPSurrogate:
 
     @staticmethod
     def _model(train_X: Tensor, train_Y: Tensor, bounds: Tensor,
-               cat_dims: list[int] | None = None) -> SingleTaskGP:
+               cat_dims: list[int] | None = None,
+               train_Yvar: Tensor | None = None) -> SingleTaskGP:
+        """The unfitted GP; ``train_Yvar``: known per-point noise (then one output per
+        column of ``train_Y``, as a batched GP)."""
+        m = train_Y.shape[-1]
         if cat_dims:
             d = train_X.shape[-1]
             numeric = [j for j in range(d) if j not in cat_dims]
@@ -110,13 +114,14 @@ class GPSurrogate:
                 kernel = get_covar_module_with_dim_scaled_prior(
                     ard_num_dims=len(numeric), active_dims=numeric) * kernel
             return SingleTaskGP(
-                train_X, train_Y, covar_module=ScaleKernel(kernel),
+                train_X, train_Y, train_Yvar, covar_module=ScaleKernel(kernel),
                 input_transform=Normalize(d=d, bounds=bounds, indices=numeric)
                 if numeric else None,
-                outcome_transform=Standardize(m=1))
+                outcome_transform=Standardize(m=m))
         return SingleTaskGP(
             train_X,
             train_Y,
+            train_Yvar,
             input_transform=Normalize(d=train_X.shape[-1], bounds=bounds),
-            outcome_transform=Standardize(m=1),
+            outcome_transform=Standardize(m=m),
         )

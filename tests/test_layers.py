@@ -23,6 +23,7 @@ FLOORS = {
     "optim.timing": 0, "optim.progress": 0,
     "optim.search_space": 1, "optim.kernel": 1,
     "optim.objectives": 2, "optim.cost": 2, "optim.weighing": 2,
+    "optim.feasibility": 3,
     "optim.cells": 3, "optim.acquisition": 3, "optim.history": 3,
     "optim.ledger": 4, "optim.pool": 4, "optim.labs": 4,
     "optim.settings": 5,

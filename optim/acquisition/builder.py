@@ -17,7 +17,6 @@ from botorch.acquisition.multi_objective.logei import (
 )
 from botorch.acquisition.multi_objective.objective import (
     MCMultiOutputObjective,
-    WeightedMCMultiOutputObjective,
 )
 from botorch.acquisition.multi_objective.parego import qLogNParEGO as BotorchQLogNParEGO
 from botorch.acquisition.objective import GenericMCObjective
@@ -111,6 +110,14 @@ class AcquisitionContext:
         X_baseline: ``n x d`` encoded inputs already measured.
         X_pending: ``p x d`` encoded inputs proposed but not measured, or ``None``.
         seed: Seed for the sampler and the scalarization weights.
+        feasibility: The classifier of success (a ``ModelListGP`` of the latents of
+            failure and success; ``surrogates.classifier``), or ``None``.
+
+    Targets that are constraints only (``objective: false``) are modelled but not
+    optimized; every measured target with a ``constraint`` weights the acquisition by
+    the probability that it holds (botorch's ``constraints=``), and the classifier by
+    the probability of success (a constraint whose callable returns that probability:
+    ``fat=None``, botorch PR #2776).
     """
 
     model: Model
@@ -119,6 +126,12 @@ class AcquisitionContext:
     X_baseline: Tensor
     X_pending: Tensor | None
     seed: int
+    feasibility: Model | None = None
+
+    @property
+    def objectives(self) -> list[Target]:
+        """The targets optimized, in model-output order."""
+        return [t for t in self.targets if t.objective]
 
     @property
     def tkwargs(self) -> dict:
@@ -161,8 +174,8 @@ def propose(ctx: AcquisitionContext, q: int, spec: AcquisitionSpec,
     notes: list[str] = []
     bounds = ctx.space.bounds(**ctx.tkwargs)
     weights = None
-    if len(ctx.targets) > 1 and isinstance(spec, qLogNParEGO):
-        weights = sample_simplex(len(ctx.targets), n=q, seed=ctx.seed, **ctx.tkwargs)
+    if len(ctx.objectives) > 1 and isinstance(spec, qLogNParEGO):
+        weights = sample_simplex(len(ctx.objectives), n=q, seed=ctx.seed, **ctx.tkwargs)
     with _optimizer_warnings(notes):
         step(f"building {spec.name}")
         with phase("acquisition"):
@@ -410,78 +423,129 @@ def _on_polytope(ctx: AcquisitionContext, acqfs: list, q: int, optimizer: Optimi
     return X
 
 
-class _KnownAppended(MCMultiOutputObjective):
-    """The GPs' samples with the known targets (computed from ``X``) appended, times
-    the targets' signs: outputs in ``targets`` order (measured first, then known)."""
+class _Objectives(MCMultiOutputObjective):
+    """The objectives from the samples: the sampled outputs at ``columns`` (measured
+    objectives), then the known targets computed from ``X``, times the targets' signs
+    (outputs in the order of ``AcquisitionContext.objectives``)."""
 
-    def __init__(self, known: list[Model], signs: Tensor) -> None:
+    def __init__(self, columns: list[int], known: list[Model], signs: Tensor) -> None:
         super().__init__()
+        self.columns = columns
         self.known = known
         self.register_buffer("signs", signs)
 
     def forward(self, samples: Tensor, X: Tensor | None = None) -> Tensor:
-        """``sample x batch x q x m_gp`` samples and ``batch x q x d`` inputs."""
-        computed = torch.cat([m(X) for m in self.known], dim=-1)
-        computed = computed.expand(*samples.shape[:-1], computed.shape[-1])
-        return torch.cat([samples, computed.to(samples)], dim=-1) * self.signs
+        """``sample x batch x q x m`` samples and ``batch x q x d`` inputs."""
+        out = samples[..., self.columns]
+        if self.known:
+            computed = torch.cat([m(X) for m in self.known], dim=-1)
+            computed = computed.expand(*samples.shape[:-1], computed.shape[-1])
+            out = torch.cat([out, computed.to(samples)], dim=-1)
+        return out * self.signs
 
 
-def _learned_and_known(model: Model) -> tuple[Model, list[Model]] | None:
-    """A ``ModelList(GP, ..., known, ...)`` (fitting.py's order) split into one model of
-    the GPs (a ``ModelListGP``, whose joint posterior supports botorch's cached root
-    decomposition over the baseline: at n=26 with three GPs this cut a round's
-    acquisition optimization several-fold) and the known targets' deterministic
-    models (possibly none); ``None`` for any other model (forests)."""
+def _learned_and_known(model: Model) -> tuple[list[Model], list[Model]] | None:
+    """A ``ModelList(GP, ..., known, ...)`` (fitting.py's order) split into the GPs
+    and the known targets' deterministic models (possibly none); ``None`` for any other
+    model (forests)."""
     parts = list(model.models) if isinstance(model, ModelList) else [model]
     known = [m for m in parts if isinstance(m, GenericDeterministicModel)]
     learned = parts[:len(parts) - len(known)]
     if not learned or parts[len(learned):] != known \
             or not all(isinstance(m, GPyTorchModel) for m in learned):
         return None
-    return (learned[0] if len(learned) == 1 else ModelListGP(*learned)), known
+    return learned, known
+
+
+@dataclass(frozen=True)
+class _Assembled:
+    """The model an acquisition function samples, and how to read its samples."""
+
+    model: Model
+    objective: _Objectives
+    constraints: list | None
+    fat: list | bool
+    cache_root: bool
+
+
+def _assemble(ctx: AcquisitionContext) -> _Assembled:
+    """One model for the acquisition: the GPs of the measured targets and the
+    feasibility classifier's latents as one ``ModelListGP`` (joint posterior, which
+    supports botorch's cached root decomposition over the baseline: at n=26 with three
+    GPs this cut a round's acquisition optimization several-fold), known targets
+    computed from ``X`` by the objective; any other model (forests) as a ``ModelList``
+    with the classifier appended. Constraint callables read the samples: a measured
+    target's constraint ``sign * (y - bound) >= 0`` as ``-sign * (y - bound)`` (botorch
+    counts ``< 0`` as feasible, smoothed by a fat-tailed sigmoid), the classifier as
+    the probability ``sigmoid(f_success - f_failure)`` itself (``fat=None``), whose
+    Monte-Carlo average is the Dirichlet GP's predicted probability of success."""
+    targets = list(ctx.targets)
+    split = _learned_and_known(ctx.model)
+    if split is not None:
+        learned, known = split
+        parts = [*learned, *(ctx.feasibility.models if ctx.feasibility is not None else [])]
+        model = parts[0] if len(parts) == 1 else ModelListGP(*parts)
+        sampled = targets[:len(learned)]
+    else:
+        known = []
+        parts = list(ctx.model.models) if isinstance(ctx.model, ModelList) else [ctx.model]
+        if ctx.feasibility is not None:
+            parts += list(ctx.feasibility.models)
+        model = parts[0] if len(parts) == 1 else ModelList(*parts)
+        sampled = targets
+    signs = torch.tensor([t.sign for t in ctx.objectives], **ctx.tkwargs)
+    columns = [k for k, t in enumerate(sampled) if t.objective]
+    objective = _Objectives(columns, [m for m, t in zip(known, targets[len(sampled):],
+                                                        strict=True) if t.objective], signs)
+    constraints, fat = [], []
+    for k, t in enumerate(sampled):
+        if t.is_known:
+            continue
+        for sign, bound in t.model_constraints():
+            constraints.append(lambda Z, k=k, sign=sign, bound=bound:
+                               -sign * (Z[..., k] - bound))
+            fat.append(True)
+    if ctx.feasibility is not None:
+        f = len(sampled)  # the classifier's latents follow the sampled targets
+        constraints.append(lambda Z, f=f: torch.sigmoid(Z[..., f + 1] - Z[..., f]))
+        fat.append(None)
+    return _Assembled(model, objective, constraints or None, fat or True,
+                      cache_root=split is not None)
 
 
 def _build(ctx: AcquisitionContext, spec: AcquisitionSpec,
            weights: Tensor | None = None) -> AcquisitionFunction:
     """The round's acquisition function, ``ctx.X_pending`` pending; ``weights``: the
     Chebyshev scalarization of a qLogNParEGO candidate."""
-    model, targets, X_baseline, X_pending, seed = (ctx.model, ctx.targets, ctx.X_baseline,
-                                                   ctx.X_pending, ctx.seed)
-    tkwargs = ctx.tkwargs
-    signs = torch.tensor([t.sign for t in targets], **tkwargs)
+    X_baseline, X_pending, seed = ctx.X_baseline, ctx.X_pending, ctx.seed
     shape = torch.Size([spec.mc_samples])
-    if len(targets) == 1:
-        sampler = _sampler(model, X_baseline, shape, seed)
-        objective = GenericMCObjective(lambda Z, X=None: signs[0] * Z[..., 0])
+    a = _assemble(ctx)
+    sampler = _sampler(a.model, X_baseline, shape, seed)
+    limits = {"constraints": a.constraints, "fat": a.fat}
+    if len(ctx.objectives) == 1:
         return qLogNoisyExpectedImprovement(
-            model, X_baseline, sampler=sampler, objective=objective,
+            a.model, X_baseline, sampler=sampler,
+            objective=GenericMCObjective(lambda Z, X=None: a.objective(Z, X)[..., 0]),
             X_pending=X_pending, prune_baseline=True, cache_root=False,
             incremental=False,  # keeps X_pending, which sequential greedy builds on
-        )
+            **limits)
     if isinstance(spec, qLogNoisyExpectedHypervolumeImprovement):
-        objective = WeightedMCMultiOutputObjective(signs)
-        split = _learned_and_known(model)
-        if split is not None:  # GPs sampled jointly, known targets computed from X
-            model = split[0]
-            if split[1]:
-                objective = _KnownAppended(split[1], signs)
-        sampler = _sampler(model, X_baseline, shape, seed)
         with fused_kernel():
             return BotorchQLogNEHVI(
-                model,
-                ref_point=reference_point(targets, **tkwargs).tolist(),
+                a.model,
+                ref_point=reference_point(ctx.objectives, **ctx.tkwargs).tolist(),
                 X_baseline=X_baseline,
                 sampler=sampler,
-                objective=objective,
+                objective=a.objective,
                 X_pending=X_pending,
                 prune_baseline=spec.prune_baseline,
-                cache_root=split is not None,
+                cache_root=a.cache_root,
+                **limits,
             )
     if isinstance(spec, qLogNParEGO):
         return BotorchQLogNParEGO(
-            model, X_baseline, scalarization_weights=weights,
-            sampler=_sampler(model, X_baseline, shape, seed),
-            objective=WeightedMCMultiOutputObjective(signs), X_pending=X_pending,
-            prune_baseline=True, cache_root=False, incremental=False,
+            a.model, X_baseline, scalarization_weights=weights, sampler=sampler,
+            objective=a.objective, X_pending=X_pending,
+            prune_baseline=True, cache_root=False, incremental=False, **limits,
         )
     raise ProposalError(f"unknown acquisition spec {spec!r}")  # pragma: no cover

@@ -9,6 +9,7 @@ names; :func:`located` adds the file and the full config key, so a message reads
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -20,6 +21,7 @@ import torch
 from optim.acquisition import AcquisitionSpec, OptimizerSpec
 from optim.cost import PrecursorCost, PrecursorPrice
 from optim.exceptions import ConfigError
+from optim.feasibility import FeasibilitySpec
 from optim.objectives import Objectives, Target
 from optim.pool import CandidatePool
 from optim.search_space import (
@@ -51,7 +53,9 @@ TYPE_FIELDS = {"continuous": ("resolution", "log_scale", "lower", "upper"),
 COMMON_FIELDS = ("type", "unit", "description", "shared")
 WEIGHING_FIELDS = ("batch_mass_g", "balance_resolution_g", "purity")
 TARGET_FIELDS = ("direction", "threshold", "unit", "transform", "valid_range", "known",
-                 "description")
+                 "description", "constraint", "objective")
+CONSTRAINT_FIELDS = ("min", "max")
+FEASIBILITY_FIELDS = ("model", "learn_from")
 
 
 def _join(prefix: str | None, key: str | None) -> str | None:
@@ -229,12 +233,39 @@ def _target(name: str, t: Mapping, cfg: Mapping, space: SearchSpace, source: str
                               source=source, value=t["known"])
         known = _cost(cfg, space, source)
     vr = t.get("valid_range") or (None, None)
+    constraint = None
+    if t.get("constraint") is not None:
+        c = _mapping(t["constraint"], f"{key}.constraint", source)
+        _unknown_fields(c, CONSTRAINT_FIELDS, f"{key}.constraint", source)
+        constraint = (c.get("min"), c.get("max"))
     with located(source, key):
         return Target(
             name=name, direction=t.get("direction"), threshold=t.get("threshold"),
             unit=t.get("unit", ""), transform=t.get("transform"),
             valid_range=tuple(_pair(vr, f"{key}.valid_range", source)),
-            known=known, description=t.get("description", ""))
+            known=known, description=t.get("description", ""), constraint=constraint,
+            objective=t.get("objective", True))
+
+
+def _with_known_constraints(space: SearchSpace, objectives: Objectives,
+                            source: str) -> SearchSpace:
+    """The space with each known target's constraint added as exact linear
+    constraints (a cost ceiling is linear in the fractions)."""
+    extra = []
+    for t in objectives.known:
+        if t.constraint is not None:
+            extra += t.known.linear_constraints(*t.constraint, name=t.name)
+    if not extra:
+        return space
+    with located(source, f"targets.{extra[0].description.split()[0]}.constraint"):
+        try:
+            return dataclasses.replace(space, constraints=(*space.constraints, *extra))
+        except ConfigError as err:
+            raise ConfigError(
+                f"{'; '.join(c.description for c in extra)} leaves no composition within "
+                f"the search space's bounds and constraints ({err.message}). Fix: relax "
+                "the constraint, or widen the composition bounds.", value=[
+                    c.description for c in extra]) from err
 
 
 def _objectives(cfg: Mapping, space: SearchSpace, source: str) -> Objectives:
@@ -262,6 +293,16 @@ def _weighing(cfg: Mapping, space: SearchSpace, source: str) -> WeighingSpec | N
     with located(source, "weighing"):
         return WeighingSpec(w["batch_mass_g"], w.get("balance_resolution_g", 0.0001),
                             dict(purity))
+
+
+def _feasibility(cfg: Mapping, source: str) -> FeasibilitySpec:
+    """The ``feasibility:`` block (absent: the classifier on, learning from failed rows)."""
+    f = _mapping(cfg.get("feasibility") or {}, "feasibility", source)
+    _unknown_fields(f, FEASIBILITY_FIELDS, "feasibility", source)
+    learn = f.get("learn_from", ["failed"])
+    with located(source, "feasibility"):
+        return FeasibilitySpec(str(f.get("model", "gp")),
+                               tuple(learn) if isinstance(learn, list | tuple) else learn)
 
 
 def _accept(value: Any) -> tuple[str, ...] | str:
@@ -307,6 +348,7 @@ def settings_from_config(
     """
     space = _space(cfg, source)
     objectives = _objectives(cfg, space, source)
+    space = _with_known_constraints(space, objectives, source)
     init = _mapping(cfg.get("initial_design", {}) or {}, "initial_design", source)
     pool_path = (cfg.get("search_space") or {}).get("pool")
     with located(source, "search_space"):
@@ -330,6 +372,7 @@ def settings_from_config(
             initial_method=str(init.get("method", "space_filling")),
             accept_changes=_accept(cfg.get("accept_changes")),
             weighing=_weighing(cfg, space, source),
+            feasibility=_feasibility(cfg, source),
         )
 
 
