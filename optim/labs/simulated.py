@@ -99,8 +99,10 @@ class SimulatedInterlayerLab:
     """Noisy interlayer lab (docs/SIMULATORS.md §2).
 
     Cells that short because the current density is near or above their CCD are
-    recorded as measured with retention 0 (censored: the model must learn the cliff);
-    random assembly faults are recorded as failed.
+    recorded as measured with retention 0 (censored: the model must learn the cliff),
+    or, with ``shorts_fail``, as failed (no retention; the CCD staircase and the
+    energy density are kept for the record): what a lab does with a cell whose cycling
+    ended in a short. Random assembly faults are recorded as failed.
 
     Args:
         truth: The ground truth and its constants.
@@ -111,6 +113,7 @@ class SimulatedInterlayerLab:
         ccd_step_mA_cm2: CCD staircase step.
         energy_rel_sd: Relative energy-density noise.
         random_failure: Probability of an assembly fault.
+        shorts_fail: Record shorted cells as failed instead of retention 0.
     """
 
     truth: InterlayerTruth = field(default_factory=InterlayerTruth)
@@ -121,6 +124,7 @@ class SimulatedInterlayerLab:
     ccd_step_mA_cm2: float = 0.1
     energy_rel_sd: float = 0.02
     random_failure: float = 0.03
+    shorts_fail: bool = False
 
     def __call__(self, experiments: pd.DataFrame) -> pd.DataFrame:
         """Measure a batch: retention (%), CCD (mA/cm2), energy density (Wh/kg)."""
@@ -147,6 +151,10 @@ class SimulatedInterlayerLab:
                                                 "censored at 0)", "")),
         })
         out.loc[fault, ["retention_pct", "ccd_mA_cm2", "energy_density_Wh_kg"]] = np.nan
+        if self.shorts_fail:
+            out.loc[shorted, "status"] = "failed"
+            out.loc[shorted, "retention_pct"] = np.nan
+            out.loc[shorted & ~fault, "notes"] = "simulated: short circuit during cycling"
         return out
 
 
