@@ -1,4 +1,5 @@
-"""Review plots of a round: Pareto fronts, composition map, model check, progress, inputs.
+"""Review plots of a round: Pareto fronts, composition and failure maps, model check,
+progress, inputs.
 
 Object-oriented matplotlib (``Figure``, no pyplot state), so plotting works headless
 and in threads. Every axis carries the quantity and its physical unit; log axes and
@@ -48,8 +49,8 @@ from optim.objectives import Target
 from optim.rounds import RoundResult
 from optim.settings import CampaignSettings
 
-__all__ = ["composition_figure", "inputs_figure", "model_check_figure", "pareto_figure",
-           "progress_figure", "round_figures"]
+__all__ = ["composition_figure", "failure_figure", "inputs_figure", "model_check_figure",
+           "pareto_figure", "progress_figure", "round_figures"]
 
 MEASURED, FRONT, PENDING, PROPOSED = "#8c8c8c", "#1f77b4", "#ff7f0e", "#d62728"
 DPI = 100          # savefig's default dpi is the figure's: 10 in -> 1000 px
@@ -437,6 +438,142 @@ def composition_figure(result: RoundResult, settings: CampaignSettings) -> Figur
     return fig
 
 
+# ---- failure map ---------------------------------------------------------------------
+
+def _reference_row(result: RoundResult, settings: CampaignSettings) -> pd.Series:
+    """The row whose settings a map's slice holds: the best measured row of the first
+    measured target (the composition map's slice), else the first proposal."""
+    t = next((t for t in settings.objectives.targets if not t.is_known), None)
+    ledger = result.ledger
+    measured = ledger[(ledger["status"] == "measured")]
+    if t is not None and measured[t.name].notna().any():
+        measured = measured[measured[t.name].notna()]
+        return measured.loc[(t.sign * measured[t.name]).idxmax()]
+    return result.batch.iloc[0]
+
+
+def _steepest_pair(model, settings: CampaignSettings, ref: pd.Series) -> list[str]:
+    """The (up to) two process parameters along which the probability of failure
+    changes most from ``ref`` (a sweep of each over its range, the rest held)."""
+    from surrogates import success_probability
+
+    space = settings.space
+    spans = []
+    for p in space.parameters:
+        if space.parameter(p.name) is None or p.name in space.categorical_names:
+            continue
+        lo, hi = space.physical_bounds[p.name]
+        if hi <= lo:
+            continue
+        frame = pd.DataFrame([ref[space.names]] * 25).reset_index(drop=True)
+        frame[p.name] = np.geomspace(lo, hi, 25) if p.log_scale and lo > 0 else \
+            np.linspace(lo, hi, 25)
+        with torch.no_grad():
+            prob = success_probability(model, space.encode(frame, **settings.tkwargs))
+        spans.append((float(prob.max() - prob.min()), p.name))
+    return [name for _, name in sorted(spans, reverse=True)[:2]]
+
+
+def failure_figure(result: RoundResult, settings: CampaignSettings) -> Figure | None:
+    """Where experiments are predicted to fail: the classifier's probability of failure
+    (1 - P(success)) as a ternary map over the composition (process settings of the
+    composition map's slice) and as a map over the two process parameters it depends on
+    most (the rest held at that row); failed rows as red crosses, measured rows as
+    dots, this round's proposals as diamonds, each at its own settings. ``None`` without
+    a fitted classifier (no failure yet, or ``feasibility.model=none``)."""
+    from surrogates import success_probability
+
+    model = result.feasibility
+    if model is None:
+        return None
+    space, comp, ledger = settings.space, settings.space.composition, result.ledger
+    ref = _reference_row(result, settings)
+    pair = _steepest_pair(model, settings, ref)
+    panels = (["ternary"] if comp is not None else []) + (["pair"] if len(pair) == 2 else [])
+    if not panels:
+        return None
+    groups = ((ledger[ledger["status"] == "measured"], "w", "o", "measured"),
+              (ledger[ledger["status"] == "failed"], "#d62728", "X", "failed"),
+              (result.batch, PROPOSED, "D", "proposed this round"))
+    fig = Figure(figsize=(WIDTH_IN if len(panels) == 2 else ONE_COLUMN_IN, 5.6), dpi=DPI)
+    FigureCanvasAgg(fig)
+    for k, panel in enumerate(panels):
+        if panel == "ternary":
+            names, others = comp.names, comp.names[2:]
+            a, b, rest, X = _ternary_grid(settings, ref)
+            feasible = (space.max_violation(X) <= 1e-9).cpu().numpy()
+            with torch.no_grad():
+                fail = 1 - success_probability(model, X).cpu().numpy()
+            a, b, rest, fail = (v[feasible] for v in (a, b, rest, fail))
+            ax = fig.add_subplot(1, len(panels), k + 1, projection="ternary")
+            pc = ax.tripcolor(a, b, rest, fail, shading="gouraud", cmap="magma_r",
+                              vmin=0, vmax=1, rasterized=True)
+            for rows, colour, marker, label in groups:
+                if len(rows):
+                    ax.scatter(rows[names[0]].to_numpy(float), rows[names[1]].to_numpy(float),
+                               rows[others].to_numpy(float).sum(axis=1), c=colour,
+                               marker=marker, s=34, edgecolors="k", linewidths=0.6,
+                               label=label, clip_on=False, zorder=3)
+            rest_label = others[0] if len(others) == 1 else "+".join(others)
+            ax.set_tlabel(f"{names[0]} (mole fraction)", fontsize=TICK_PT)
+            ax.set_llabel(f"{names[1]} (mole fraction)", fontsize=TICK_PT)
+            ax.set_rlabel(f"{rest_label} (mole fraction)", fontsize=TICK_PT)
+            ax.tick_params(labelsize=TICK_PT - 1)
+            held = ", ".join(f"{p.name}={space.format_value(p.name, ref[p.name])}"
+                             for p in space.parameters)
+            ax.set_title(f"P(failure) over the composition\nat {held}", y=1.28,
+                         fontsize=TICK_PT)
+            bar = fig.colorbar(pc, ax=ax, shrink=0.72, pad=0.3)
+        else:
+            xn, yn = pair
+            (x0, x1), (y0, y1) = space.physical_bounds[xn], space.physical_bounds[yn]
+            logs = [space.parameter(n).log_scale and lo > 0 for n, lo in ((xn, x0), (yn, y0))]
+            xs = np.geomspace(x0, x1, 50) if logs[0] else np.linspace(x0, x1, 50)
+            ys = np.geomspace(y0, y1, 50) if logs[1] else np.linspace(y0, y1, 50)
+            gx, gy = np.meshgrid(xs, ys)
+            frame = pd.DataFrame([ref[space.names]] * gx.size).reset_index(drop=True)
+            frame[xn], frame[yn] = gx.ravel(), gy.ravel()
+            with torch.no_grad():
+                fail = 1 - success_probability(
+                    model, space.encode(frame, **settings.tkwargs)).cpu().numpy()
+            ax = fig.add_subplot(1, len(panels), k + 1)
+            pc = ax.pcolormesh(gx, gy, fail.reshape(gx.shape), cmap="magma_r", vmin=0,
+                               vmax=1, shading="gouraud", rasterized=True)
+            for rows, colour, marker, label in groups:
+                if len(rows):
+                    ax.scatter(rows[xn].to_numpy(float), rows[yn].to_numpy(float), c=colour,
+                               marker=marker, s=34, edgecolors="k", linewidths=0.6,
+                               label=label, zorder=3)
+            for axis, on in ((ax.set_xscale, logs[0]), (ax.set_yscale, logs[1])):
+                if on:
+                    axis("log")
+            unit = {n: space.parameter(n).unit for n in pair}
+            ax.set_xlabel(f"{xn} [{unit[xn]}]" if unit[xn] else xn, fontsize=LABEL_PT)
+            ax.set_ylabel(f"{yn} [{unit[yn]}]" if unit[yn] else yn, fontsize=LABEL_PT)
+            held = ", ".join(f"{n}={space.format_value(n, ref[n])}" for n in space.names
+                             if n not in pair)
+            ax.set_title("P(failure) over the two inputs it depends on most\n"
+                         + "\n".join(_wrap(f"rest at {held}", 60)), fontsize=TICK_PT)
+            _style(ax)
+            bar = fig.colorbar(pc, ax=ax, shrink=0.85)
+        bar.set_label("predicted probability of failure", fontsize=TICK_PT)
+        bar.ax.tick_params(labelsize=TICK_PT)
+    n_failed = int((ledger["status"] == "failed").sum())
+    fig.suptitle(f"{result.campaign} round {result.round}: where experiments fail "
+                 f"(feasibility classifier, {n_failed} failed of "
+                 f"{int(ledger['status'].isin(['measured', 'failed']).sum())}); slices "
+                 f"through {ref['id']}'s settings, points at their own", fontsize=TICK_PT)
+    handles, _ = fig.axes[0].get_legend_handles_labels()
+    fig.tight_layout(rect=(0, _legend_below(fig, handles, ncols=3), 1, 0.97))
+    return fig
+
+
+def _wrap(text: str, width: int) -> list[str]:
+    import textwrap
+
+    return textwrap.wrap(text, width) or [""]
+
+
 # ---- model check ---------------------------------------------------------------------
 
 def model_check_figure(result: RoundResult) -> Figure | None:
@@ -651,6 +788,9 @@ def round_figures(result: RoundResult, settings: CampaignSettings) -> dict[str, 
     comp = composition_figure(result, settings)
     if comp is not None:
         figures["plots/composition_map.png"] = comp
+    failure = failure_figure(result, settings)
+    if failure is not None:
+        figures["plots/failure_map.png"] = failure
     check = model_check_figure(result)
     if check is not None:
         figures["plots/model_check.png"] = check

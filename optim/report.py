@@ -43,6 +43,25 @@ def _prediction(target: Target, mean: float, sd: float) -> str:
     return f"{_fmt(mean)} ± {sd:.2g}" if math.isfinite(sd) else _fmt(mean)
 
 
+def feasibility_columns(batch: pd.DataFrame, settings: CampaignSettings,
+                        ) -> list[tuple[str, str]]:
+    """The batch's predicted probabilities worth a column, as ``(ledger column, label)``:
+    of success when a classifier was fitted, of meeting each measured target's
+    constraint, and of both (``P(feasible)``) when there is more than one factor."""
+    cols = [("pred_success", "P(success)")] + [
+        (f"pred_{t.name}_meets", f"P({t.constraint_text})")
+        for t in settings.objectives.constrained if not t.is_known]
+    present = [(c, label) for c, label in cols
+               if c in batch and np.isfinite(batch[c].to_numpy(float)).any()]
+    if len(present) > 1:
+        present.append(("pred_feasible", "P(feasible)"))
+    return present
+
+
+def _percent(value: float) -> str:
+    return f"{100 * value:.0f} %" if math.isfinite(value) else "-"
+
+
 def _legend(batch: pd.DataFrame, settings: CampaignSettings) -> str | None:
     """What the predictions show, when a log10-modelled target has predictions."""
     logged = [t.name for t in settings.objectives.measured if t.transform == "log10"
@@ -63,6 +82,8 @@ def format_batch(result: RoundResult, settings: CampaignSettings) -> str:
         mean, sd = batch[f"pred_{t.name}_mean"], batch[f"pred_{t.name}_sd"]
         table[f"{t.name} ({'computed' if t.is_known else 'pred'})"] = [_prediction(t, m, s)
                                      for m, s in zip(mean, sd, strict=True)]
+    for col, label in feasibility_columns(batch, settings):
+        table[label] = [_percent(v) for v in batch[col]]
     header = (f"Round {result.round} of campaign '{result.campaign}': {len(batch)} "
               f"proposal(s) by {result.strategy}\n(round seed {result.seed}, "
               f"fit {result.metrics['fit_s']:.1f} s, propose {result.metrics['propose_s']:.1f} s, "

@@ -54,6 +54,8 @@ class RoundResult:
         decisions: Reviewers' decisions from the tracking UI that this round read and
             understood (id to value), to be marked as applied there.
         read: What the round read from the ledger, in words (``Ledger.summary``).
+        space: The search space (how inputs read).
+        feasibility: The classifier of success the batch was weighted by, or ``None``.
     """
 
     campaign: str
@@ -72,6 +74,7 @@ class RoundResult:
     decisions: dict[str, str] = field(default_factory=dict)
     read: str = ""
     space: SearchSpace | None = None
+    feasibility: Model | None = None
 
     def input_text(self, name: str, value: object) -> str:
         """An input's value as people read it (a category by name, ``550`` for a
@@ -191,7 +194,8 @@ def plan_round(settings: CampaignSettings,
                        settings.ledger_path, metrics, [*notes, *ctx.notes, *proposal.notes],
                        seed, settings.space.names, settings.schema.targets,
                        fitted.model if fitted else None, fitted.targets if fitted else [],
-                       understood, read, settings.space)
+                       understood, read, settings.space,
+                       fitted.feasibility if fitted else None)
 
 
 def record_results(settings: CampaignSettings, results: Path | pd.DataFrame,

@@ -53,6 +53,7 @@ from surrogates import MemberSampler
 __all__ = ["AcquisitionContext", "batch_value", "propose", "reference_point", "snap_to_bounds"]
 
 FEASIBILITY_TOLERANCE = 1e-6
+CONSTRAINT_ETA = 1e-3  # botorch's default temperature of an outcome constraint's sigmoid
 
 
 def reference_point(targets: Sequence[Target], **tkwargs) -> Tensor:
@@ -465,6 +466,7 @@ class _Assembled:
     objective: _Objectives
     constraints: list | None
     fat: list | bool
+    eta: Tensor | float
     cache_root: bool
 
 
@@ -476,9 +478,15 @@ def _assemble(ctx: AcquisitionContext) -> _Assembled:
     computed from ``X`` by the objective; any other model (forests) as a ``ModelList``
     with the classifier appended. Constraint callables read the samples: a measured
     target's constraint ``sign * (y - bound) >= 0`` as ``-sign * (y - bound)`` (botorch
-    counts ``< 0`` as feasible, smoothed by a fat-tailed sigmoid), the classifier as
-    the probability ``sigmoid(f_success - f_failure)`` itself (``fat=None``), whose
-    Monte-Carlo average is the Dirichlet GP's predicted probability of success."""
+    counts ``<= 0`` as feasible; smoothed by its fat-tailed sigmoid, ``eta=1e-3``), the
+    classifier as ``f_failure - f_success`` smoothed by a plain sigmoid with ``eta=1``:
+    the per-sample weight ``sigmoid(f_success - f_failure)``, whose Monte-Carlo average
+    is exactly the Dirichlet GP's predicted probability of success. (botorch's other
+    form for classifiers, a callable returning the probability with ``fat=None``, is
+    read as a plain constraint by the hard feasibility indicator of qLogNEHVI's
+    baseline partitioning and of baseline pruning, which then count every measured
+    point infeasible and ignore pending points: measured in botorch 0.18.1, it gave
+    batches of eight copies of one experiment.)"""
     targets = list(ctx.targets)
     split = _learned_and_known(ctx.model)
     if split is not None:
@@ -497,7 +505,7 @@ def _assemble(ctx: AcquisitionContext) -> _Assembled:
     columns = [k for k, t in enumerate(sampled) if t.objective]
     objective = _Objectives(columns, [m for m, t in zip(known, targets[len(sampled):],
                                                         strict=True) if t.objective], signs)
-    constraints, fat = [], []
+    constraints, fat, eta = [], [], []
     for k, t in enumerate(sampled):
         if t.is_known:
             continue
@@ -505,11 +513,14 @@ def _assemble(ctx: AcquisitionContext) -> _Assembled:
             constraints.append(lambda Z, k=k, sign=sign, bound=bound:
                                -sign * (Z[..., k] - bound))
             fat.append(True)
+            eta.append(CONSTRAINT_ETA)
     if ctx.feasibility is not None:
         f = len(sampled)  # the classifier's latents follow the sampled targets
-        constraints.append(lambda Z, f=f: torch.sigmoid(Z[..., f + 1] - Z[..., f]))
-        fat.append(None)
+        constraints.append(lambda Z, f=f: Z[..., f] - Z[..., f + 1])
+        fat.append(False)
+        eta.append(1.0)
     return _Assembled(model, objective, constraints or None, fat or True,
+                      torch.tensor(eta, **ctx.tkwargs) if eta else CONSTRAINT_ETA,
                       cache_root=split is not None)
 
 
@@ -521,7 +532,7 @@ def _build(ctx: AcquisitionContext, spec: AcquisitionSpec,
     shape = torch.Size([spec.mc_samples])
     a = _assemble(ctx)
     sampler = _sampler(a.model, X_baseline, shape, seed)
-    limits = {"constraints": a.constraints, "fat": a.fat}
+    limits = {"constraints": a.constraints, "fat": a.fat, "eta": a.eta}
     if len(ctx.objectives) == 1:
         return qLogNoisyExpectedImprovement(
             a.model, X_baseline, sampler=sampler,

@@ -145,7 +145,16 @@ def prediction_metrics(rec: dict, targets: dict[str, Target]) -> dict[str, float
             out[f"pred_{name}_mean"] = significant(mean)
             if _finite(sd):
                 out[f"pred_{name}_sd"] = significant(sd)
+    for key in _probabilities(list(rec)):
+        if _finite(rec[key]):
+            out[key] = significant(rec[key], 3)
     return out
+
+
+def _probabilities(columns: list[str]) -> list[str]:
+    """Predicted probabilities of success, of meeting each constraint, and of both."""
+    return [c for c in columns if c in ("pred_success", "pred_feasible")
+            or (c.startswith("pred_") and c.endswith("_meets"))]
 
 
 def review_columns(result: RoundResult, targets: dict[str, Target]) -> list[str]:
@@ -163,6 +172,8 @@ def review_columns(result: RoundResult, targets: dict[str, Target]) -> list[str]
                 [f"pred_{name}_sd"] if name in result.targets else [])
         if name in result.targets:
             metrics.append(f"measured_{name}")
+    metrics += [c for c in _probabilities(list(result.batch.columns))
+                if result.batch[c].notna().any()]
     return ([f"metrics.`{m}`" for m in metrics]
             + [f"tags.`{t}`" for t in ("status", "decision")])
 
