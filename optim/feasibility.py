@@ -68,7 +68,7 @@ def success_labels(frame: pd.DataFrame, objectives: Objectives,
             constraints of the space, so they never label a row).
     """
     done = frame[frame["status"].isin(["measured", "failed"])]
-    ok = (done["status"] == "measured").to_numpy()
+    ok = (done["status"] == "measured").to_numpy().copy()
     if "constraints" in spec.learn_from:
         for t in objectives.constrained:
             if t.is_known:

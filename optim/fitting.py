@@ -158,15 +158,16 @@ def feasibility_predictions(fitted: FittedModels | None, X: Tensor, objectives: 
     """``pred_success`` (the classifier's probability of success), ``pred_<target>_meets``
     per constrained target (the model's probability that the true value meets the
     constraint; exact 0/1 for known targets) and ``pred_feasible``, their product
-    (independent factors); NaN where nothing is modelled."""
+    (independent factors); NaN where nothing is learned (the initial design)."""
     n = X.shape[0]
     out: dict[str, np.ndarray] = {}
-    factors = []
+    factors, learned = [], 0
     success = np.full(n, np.nan)
     if fitted is not None and fitted.feasibility is not None:
         with torch.no_grad():
             success = success_probability(fitted.feasibility, X).cpu().numpy()
         factors.append(success)
+        learned += 1
     out["pred_success"] = success
     for t in objectives.constrained:
         meets = np.full(n, np.nan)
@@ -181,8 +182,10 @@ def feasibility_predictions(fitted: FittedModels | None, X: Tensor, objectives: 
                 meets = meets * _normal_cdf(sign * (mean - bound) / sd)
         if not np.isnan(meets).all():
             factors.append(meets)
+            learned += not t.is_known
         out[f"pred_{t.name}_meets"] = meets
-    out["pred_feasible"] = np.prod(factors, axis=0) if factors else np.full(n, np.nan)
+    # a known constraint holds in every proposal: alone it says nothing about them
+    out["pred_feasible"] = np.prod(factors, axis=0) if learned else np.full(n, np.nan)
     return out
 
 

@@ -521,8 +521,8 @@ def failure_figure(result: RoundResult, settings: CampaignSettings) -> Figure | 
             ax.tick_params(labelsize=TICK_PT - 1)
             held = ", ".join(f"{p.name}={space.format_value(p.name, ref[p.name])}"
                              for p in space.parameters)
-            ax.set_title(f"P(failure) over the composition\nat {held}", y=1.28,
-                         fontsize=TICK_PT)
+            ax.set_title("\n".join(["P(failure) over the composition",
+                                    *_wrap(f"at {held}", 50)]), y=1.28, fontsize=TICK_PT)
             bar = fig.colorbar(pc, ax=ax, shrink=0.72, pad=0.3)
         else:
             xn, yn = pair
@@ -544,9 +544,12 @@ def failure_figure(result: RoundResult, settings: CampaignSettings) -> Figure | 
                     ax.scatter(rows[xn].to_numpy(float), rows[yn].to_numpy(float), c=colour,
                                marker=marker, s=34, edgecolors="k", linewidths=0.6,
                                label=label, zorder=3)
-            for axis, on in ((ax.set_xscale, logs[0]), (ax.set_yscale, logs[1])):
-                if on:
-                    axis("log")
+            if logs[0]:
+                ax.set_xscale("log")
+                _log_axis(ax.xaxis, x0, x1)
+            if logs[1]:
+                ax.set_yscale("log")
+                _log_axis(ax.yaxis, y0, y1)
             unit = {n: space.parameter(n).unit for n in pair}
             ax.set_xlabel(f"{xn} [{unit[xn]}]" if unit[xn] else xn, fontsize=LABEL_PT)
             ax.set_ylabel(f"{yn} [{unit[yn]}]" if unit[yn] else yn, fontsize=LABEL_PT)
@@ -561,8 +564,8 @@ def failure_figure(result: RoundResult, settings: CampaignSettings) -> Figure | 
     n_failed = int((ledger["status"] == "failed").sum())
     fig.suptitle(f"{result.campaign} round {result.round}: where experiments fail "
                  f"(feasibility classifier, {n_failed} failed of "
-                 f"{int(ledger['status'].isin(['measured', 'failed']).sum())}); slices "
-                 f"through {ref['id']}'s settings, points at their own", fontsize=TICK_PT)
+                 f"{int(ledger['status'].isin(['measured', 'failed']).sum())})\nslices "
+                 f"through {ref['id']}'s settings; points at their own", fontsize=TICK_PT)
     handles, _ = fig.axes[0].get_legend_handles_labels()
     fig.tight_layout(rect=(0, _legend_below(fig, handles, ncols=3), 1, 0.97))
     return fig

@@ -281,9 +281,12 @@ def best_in_words(ledger: pd.DataFrame, settings: CampaignSettings) -> str:
             k = values[t.name].idxmax() if t.sign > 0 else values[t.name].idxmin()
             best[t.name] = (float(values.at[k, t.name]), str(measured.at[k, "id"]))
     parts = []
+    limits = " and ".join(t.constraint_text for t in objectives.constrained if not t.is_known)
     for t in objectives.targets:
         if t.name not in best:
-            parts.append(f"{t.name} not measured yet")
+            has = not t.is_known and measured[t.name].notna().any()
+            parts.append(f"{t.name}: no sample meets {limits} yet" if has and limits
+                         else f"{t.name} not measured yet")
             continue
         value, ident = best[t.name]
         unit = f" {t.unit}" if t.unit else ""

@@ -10,6 +10,7 @@ names; :func:`located` adds the file and the full config key, so a message reads
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -261,14 +262,33 @@ def _with_known_constraints(space: SearchSpace, objectives: Objectives,
         try:
             return dataclasses.replace(space, constraints=(*space.constraints, *extra))
         except ConfigError as err:
+            others = "; ".join(c.description for c in space.all_constraints) or "none"
             raise ConfigError(
                 f"{'; '.join(c.description for c in extra)} leaves no composition within "
-                f"the search space's bounds and constraints ({err.message}). Fix: relax "
-                "the constraint, or widen the composition bounds.", value=[
-                    c.description for c in extra]) from err
+                f"the search space's bounds and its constraints ({others}): no point "
+                "meets them all. Fix: relax the target's constraint, or widen the "
+                "composition bounds.", value=[c.description for c in extra]) from err
+
+
+def _check_defined(targets: Mapping, source: str) -> None:
+    """A target with nothing but a constraint names a target the campaign lacks (a
+    typo in ``+targets.<name>.constraint.min=...``)."""
+    defined = [n for n, t in targets.items()
+               if not (isinstance(t, Mapping) and set(t) <= {"constraint", "objective"})]
+    for name, t in targets.items():
+        if name not in defined:
+            close = difflib.get_close_matches(name, defined, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ConfigError(
+                f"{source}, key targets.{name}.constraint: a constraint on {name!r}, which "
+                f"is not a target of this campaign{hint}; its targets are {defined}. Fix: "
+                "put the constraint on one of them, or define the target (direction, "
+                "threshold, unit) with objective: false to make it a constraint only.",
+                key=f"targets.{name}.constraint", source=source, value=name)
 
 
 def _objectives(cfg: Mapping, space: SearchSpace, source: str) -> Objectives:
+    _check_defined(_mapping(cfg.get("targets"), "targets", source), source)
     targets = [_target(name, _mapping(t, f"targets.{name}", source), cfg, space, source)
                for name, t in _mapping(cfg.get("targets"), "targets", source).items()]
     with located(source, "targets"):
