@@ -275,7 +275,7 @@ def _check_defined(targets: Mapping, source: str) -> None:
     typo in ``+targets.<name>.constraint.min=...``)."""
     defined = [n for n, t in targets.items()
                if not (isinstance(t, Mapping) and set(t) <= {"constraint", "objective"})]
-    for name, t in targets.items():
+    for name in targets:
         if name not in defined:
             close = difflib.get_close_matches(name, defined, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
