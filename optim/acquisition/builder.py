@@ -470,13 +470,13 @@ class _Assembled:
     cache_root: bool
 
 
-def _assemble(ctx: AcquisitionContext) -> _Assembled:
-    """One model for the acquisition: the GPs of the measured targets and the
-    feasibility classifier's latents as one ``ModelListGP`` (joint posterior, which
-    supports botorch's cached root decomposition over the baseline: at n=26 with three
-    GPs this cut a round's acquisition optimization several-fold), known targets
-    computed from ``X`` by the objective; any other model (forests) as a ``ModelList``
-    with the classifier appended. Constraint callables read the samples: a measured
+def _assemble(ctx: AcquisitionContext, joint: bool) -> _Assembled:
+    """One model for the acquisition. ``joint`` (qLogNEHVI): the GPs of the measured
+    targets and the feasibility classifier's latents as one ``ModelListGP`` (joint
+    posterior, which supports botorch's cached root decomposition over the baseline: at
+    n=26 with three GPs this cut a round's acquisition optimization several-fold), known
+    targets computed from ``X`` by the objective. Otherwise, and for any other model
+    (forests): the round's ``ModelList`` as it is, the classifier's latents appended. Constraint callables read the samples: a measured
     target's constraint ``sign * (y - bound) >= 0`` as ``-sign * (y - bound)`` (botorch
     counts ``<= 0`` as feasible; smoothed by its fat-tailed sigmoid, ``eta=1e-3``), the
     classifier as ``f_failure - f_success`` smoothed by a plain sigmoid with ``eta=1``:
@@ -488,18 +488,17 @@ def _assemble(ctx: AcquisitionContext) -> _Assembled:
     point infeasible and ignore pending points: measured in botorch 0.18.1, it gave
     batches of eight copies of one experiment.)"""
     targets = list(ctx.targets)
-    split = _learned_and_known(ctx.model)
+    split = _learned_and_known(ctx.model) if joint else None
     if split is not None:
         learned, known = split
         parts = [*learned, *(ctx.feasibility.models if ctx.feasibility is not None else [])]
         model = parts[0] if len(parts) == 1 else ModelListGP(*parts)
         sampled = targets[:len(learned)]
     else:
-        known = []
-        parts = list(ctx.model.models) if isinstance(ctx.model, ModelList) else [ctx.model]
+        known, model = [], ctx.model
         if ctx.feasibility is not None:
-            parts += list(ctx.feasibility.models)
-        model = parts[0] if len(parts) == 1 else ModelList(*parts)
+            parts = list(model.models) if isinstance(model, ModelList) else [model]
+            model = ModelList(*parts, *ctx.feasibility.models)
         sampled = targets
     signs = torch.tensor([t.sign for t in ctx.objectives], **ctx.tkwargs)
     columns = [k for k, t in enumerate(sampled) if t.objective]
@@ -530,7 +529,8 @@ def _build(ctx: AcquisitionContext, spec: AcquisitionSpec,
     Chebyshev scalarization of a qLogNParEGO candidate."""
     X_baseline, X_pending, seed = ctx.X_baseline, ctx.X_pending, ctx.seed
     shape = torch.Size([spec.mc_samples])
-    a = _assemble(ctx)
+    a = _assemble(ctx, joint=len(ctx.objectives) > 1
+                  and isinstance(spec, qLogNoisyExpectedHypervolumeImprovement))
     sampler = _sampler(a.model, X_baseline, shape, seed)
     limits = {"constraints": a.constraints, "fat": a.fat, "eta": a.eta}
     if len(ctx.objectives) == 1:
