@@ -44,7 +44,7 @@ from matplotlib.ticker import (
     NullFormatter,
 )
 
-from optim.metrics import known_values, measured_hypervolume
+from optim.metrics import known_values, measured_hypervolume, meets_constraints
 from optim.objectives import Target
 from optim.rounds import RoundResult
 from optim.settings import CampaignSettings
@@ -243,6 +243,7 @@ def pareto_figure(result: RoundResult, settings: CampaignSettings) -> Figure:
     ledger = result.ledger
     measured = ledger[ledger["status"] == "measured"]
     values = known_values(measured, settings)
+    meets = meets_constraints(measured, settings.objectives).to_numpy()
     ids = measured["id"].astype(str).to_numpy()
     batch = result.batch
     pairs = list(itertools.combinations(targets, 2)) or [(targets[0], targets[0])]
@@ -253,9 +254,12 @@ def pareto_figure(result: RoundResult, settings: CampaignSettings) -> Figure:
     for k, (a, b) in enumerate(pairs):
         ax = fig.add_subplot(nrows, ncols, k + 1)
         shown = (values[a.name].notna() & values[b.name].notna()).to_numpy()
-        rows = values[shown]
-        front = _front_mask(rows, [a, b] if a is not b else [a])
-        ax.scatter(rows[a.name], rows[b.name], s=22, c=MEASURED, zorder=2)
+        rows, ok = values[shown], meets[shown]
+        front = np.zeros(len(rows), dtype=bool)  # rows breaking a constraint are off it
+        front[ok] = _front_mask(rows[ok], [a, b] if a is not b else [a])
+        ax.scatter(rows[a.name][ok], rows[b.name][ok], s=22, c=MEASURED, zorder=2)
+        ax.scatter(rows[a.name][~ok], rows[b.name][~ok], s=22, facecolors="none",
+                   edgecolors=MEASURED, zorder=2)
         ax.scatter(rows[a.name][front], rows[b.name][front], s=42, c=FRONT, zorder=3)
         (xm, xerr), (ym, yerr) = preds[a.name], preds[b.name]
         has_batch = bool(len(batch)) and np.isfinite(xm).all() and np.isfinite(ym).all()
@@ -285,6 +289,11 @@ def pareto_figure(result: RoundResult, settings: CampaignSettings) -> Figure:
                label="proposed (median, 68 % on log axes; else mean ± 1 sd)"),
         Line2D([], [], ls="--", lw=0.8, c="k", label="threshold (worst value worth having)"),
     ]
+    if not meets.all():
+        limits = ", ".join(t.constraint_text for t in settings.objectives.constrained
+                           if not t.is_known)
+        handles.insert(1, Line2D([], [], ls="", marker="o", ms=5, mfc="none", c=MEASURED,
+                                 label=f"measured, breaks {limits} (off the front)"))
     fig.suptitle(f"{result.campaign} round {result.round}: measured front and proposals",
                  fontsize=SUPTITLE_PT)
     if spare:

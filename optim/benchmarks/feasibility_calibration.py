@@ -19,6 +19,11 @@ classifier is fitted and scored on 4000 fresh points against the TRUE ``p``:
 Classifiers: the Dirichlet GP (``surrogates.DirichletGPClassifier``) at several
 ``alpha_epsilon``, and scikit-learn's random forest (500 trees, min_samples_leaf=3,
 probabilities = share of trees), the classifier the field's other tools use.
+
+``--labs``: the same scores on the simulated labs' failure laws, 30 experiments drawn
+from the campaign's own (mixed) search space: interlayer shorts (``p = 0.03 + 0.97
+p_short``, docs/SIMULATORS.md §2) and the oxychloride AlCl3 loss of the benchmark's
+``hot-loss`` scenario (from 10 % Al, above 100 degC, centre 150 degC; plus 3 %).
 """
 
 from __future__ import annotations
@@ -112,6 +117,54 @@ def evaluate(classifier: str, n: int, floor: float, seed: int) -> dict:
 CLASSIFIERS = ("gp alpha=0.01", "gp alpha=0.05", "gp alpha=0.1", "forest")
 
 
+def _lab_failure(campaign: str):
+    """The campaign's settings and its simulated P(failure) of a decoded frame."""
+    import tempfile
+
+    from optim.campaign import Campaign
+    from optim.labs import InterlayerTruth
+
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = Campaign.from_config(campaign, overrides=[f"paths.runs={tmp}",
+                                                             "tracking=none"]).settings
+    if campaign == "interlayer":
+        truth = InterlayerTruth()
+        return settings, lambda f: 0.03 + 0.97 * truth.short_probability(f)
+
+    def hot_loss(f: pd.DataFrame) -> np.ndarray:
+        al = (f["AlCl3"] / (f["ZrCl4"] + f["AlCl3"])).to_numpy()
+        t = f["anneal_temperature_C"].to_numpy(float)
+        return 0.03 + 0.97 * np.where((t > 100) & (al > 0.1),
+                                      al / (1 + np.exp(-(t - 150) / 10)), 0.0)
+    return settings, hot_loss
+
+
+def evaluate_lab(campaign: str, classifier: str, n: int, seed: int) -> dict:
+    """One fit on ``n`` experiments of the campaign's space and its scores."""
+    settings, failure = _lab_failure(campaign)
+    space, tk = settings.space, settings.tkwargs
+    X = space.sample(n, seed=seed, **tk)
+    p = failure(space.decode(X))
+    ok = (np.random.default_rng(seed).uniform(size=n) >= p).astype(float)
+    X_test = space.sample(2000, seed=seed + 100, **tk)
+    p_test = failure(space.decode(X_test))
+    start = time.process_time()
+    if classifier == "forest":
+        pred = predict_forest(X.numpy(), ok, X_test.numpy(), seed)
+    else:
+        from surrogates import DirichletGPClassifier, success_probability
+
+        model = DirichletGPClassifier(alpha_epsilon=float(classifier.split("=")[1])).fit(
+            X, torch.tensor(ok, **tk), space.bounds(**tk), space.cat_dims or None)
+        with torch.no_grad():
+            pred = 1 - success_probability(model, X_test).numpy()
+    cpu = time.process_time() - start
+    brier = float(np.mean(p_test * (1 - pred) ** 2 + (1 - p_test) * pred ** 2))
+    return {"classifier": classifier, "n": n, "floor": campaign, "seed": seed,
+            "brier": brier, "calibration_error": calibration_error(pred, p_test),
+            "cpu_s": cpu, "pred": pred, "p_true": p_test}
+
+
 def main(argv: list[str] | None = None) -> pd.DataFrame:
     """Run the study and print the table; returns per-fit rows."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -119,11 +172,17 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     parser.add_argument("--n", type=int, nargs="+", default=[30, 60])
     parser.add_argument("--floor", type=float, nargs="+", default=[0.03, 0.2])
     parser.add_argument("--classifiers", nargs="+", default=list(CLASSIFIERS))
+    parser.add_argument("--labs", action="store_true",
+                        help="also the simulated labs' failure laws (n=30)")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     rows = [evaluate(c, n, f, seed) for c in args.classifiers for n in args.n
             for f in args.floor for seed in range(args.reps)]
+    if args.labs:
+        rows += [evaluate_lab(lab, c, 30, seed) for lab in ("interlayer", "oxychloride")
+                 for c in args.classifiers for seed in range(args.reps)]
     runs = pd.DataFrame(rows)
+    runs["floor"] = runs["floor"].astype(str)  # a random-failure rate, or a lab's name
     table = runs.groupby(["n", "floor", "classifier"], sort=False).agg(
         brier=("brier", "median"), calibration_error=("calibration_error", "median"),
         cpu_s=("cpu_s", "median")).reset_index()
@@ -131,7 +190,7 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
           f"{args.reps} repetitions; Brier score and calibration error against the true "
           "P(failure) on 4000 test points (lower is better)")
     print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
-    first = runs[(runs["n"] == args.n[0]) & (runs["floor"] == args.floor[0])]
+    first = runs[(runs["n"] == args.n[0]) & (runs["floor"] == str(args.floor[0]))]
     for c, g in first.groupby("classifier", sort=False):
         binned = calibration_table(np.concatenate(g["pred"].to_list()),
                                    np.concatenate(g["p_true"].to_list()))
