@@ -1,7 +1,11 @@
 """Surrogate models: tensors in, botorch ``Model`` out. Knows nothing of campaigns."""
 
 from surrogates.base import Surrogate, validate_training_data
-from surrogates.classifier import DirichletGPClassifier, success_probability
+from surrogates.classifier import (
+    DirichletGPClassifier,
+    log_success_probability,
+    success_probability,
+)
 from surrogates.exceptions import SurrogateError, SurrogateSettingsError, TrainingDataError
 from surrogates.forest import ForestModel, ForestSurrogate, MemberSampler
 from surrogates.gp import GPSurrogate
@@ -19,6 +23,7 @@ __all__ = [
     "SurrogateSettingsError",
     "TrainingDataError",
     "known_model",
+    "log_success_probability",
     "loo_predictions",
     "success_probability",
     "validate_training_data",

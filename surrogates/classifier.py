@@ -32,7 +32,7 @@ from torch import Tensor
 from surrogates.exceptions import SurrogateSettingsError, TrainingDataError
 from surrogates.gp import GPSurrogate
 
-__all__ = ["DirichletGPClassifier", "success_probability"]
+__all__ = ["DirichletGPClassifier", "log_success_probability", "success_probability"]
 
 
 @dataclass(frozen=True)
@@ -93,8 +93,17 @@ def success_probability(model: ModelListGP, X: Tensor) -> Tensor:
     """``P(success)`` at ``... x n x d`` inputs: ``E[sigmoid(f_1 - f_0)]`` under the
     latents' posterior, by the probit approximation ``sigmoid(mu / sqrt(1 + pi v / 8))``
     (MacKay 1992) of the difference ``f_1 - f_0 ~ N(mu, v)``; ``... x n``."""
+    return torch.sigmoid(_probit_argument(model, X))
+
+
+def log_success_probability(model: ModelListGP, X: Tensor) -> Tensor:
+    """``log P(success)`` (:func:`success_probability`), computed stably; ``... x n``."""
+    return torch.nn.functional.logsigmoid(_probit_argument(model, X))
+
+
+def _probit_argument(model: ModelListGP, X: Tensor) -> Tensor:
     post = model.posterior(X)
     mean, var = post.mean, post.variance
     mu = mean[..., 1] - mean[..., 0]
     v = var[..., 0] + var[..., 1]
-    return torch.sigmoid(mu / torch.sqrt(1 + math.pi * v / 8))
+    return mu / torch.sqrt(1 + math.pi * v / 8)

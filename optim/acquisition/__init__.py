@@ -2,6 +2,7 @@
 
 from optim.acquisition.builder import (
     AcquisitionContext,
+    FeasibilityWeighted,
     batch_value,
     propose,
     reference_point,
@@ -17,6 +18,7 @@ from optim.acquisition.specs import (
 
 __all__ = [
     "AcquisitionContext",
+    "FeasibilityWeighted",
     "AcquisitionSpec",
     "OptimizerSpec",
     "QuasiRandom",

@@ -48,9 +48,9 @@ from optim.search_space import SearchSpace
 from optim.search_space.arms import Arm
 from optim.search_space.unit_cube import UnitCubeMap
 from optim.timing import phase
-from surrogates import MemberSampler
+from surrogates import MemberSampler, log_success_probability
 
-__all__ = ["AcquisitionContext", "batch_value", "propose", "reference_point", "snap_to_bounds"]
+__all__ = ["AcquisitionContext", "FeasibilityWeighted", "batch_value", "propose", "reference_point", "snap_to_bounds"]
 
 FEASIBILITY_TOLERANCE = 1e-6
 CONSTRAINT_ETA = 1e-3  # botorch's default temperature of an outcome constraint's sigmoid
@@ -117,8 +117,7 @@ class AcquisitionContext:
     Targets that are constraints only (``objective: false``) are modelled but not
     optimized; every measured target with a ``constraint`` weights the acquisition by
     the probability that it holds (botorch's ``constraints=``), and the classifier by
-    the probability of success (a constraint whose callable returns that probability:
-    ``fat=None``, botorch PR #2776).
+    the probability of success (:class:`FeasibilityWeighted`).
     """
 
     model: Model
@@ -476,29 +475,18 @@ def _assemble(ctx: AcquisitionContext, joint: bool) -> _Assembled:
     posterior, which supports botorch's cached root decomposition over the baseline: at
     n=26 with three GPs this cut a round's acquisition optimization several-fold), known
     targets computed from ``X`` by the objective. Otherwise, and for any other model
-    (forests): the round's ``ModelList`` as it is, the classifier's latents appended. Constraint callables read the samples: a measured
-    target's constraint ``sign * (y - bound) >= 0`` as ``-sign * (y - bound)`` (botorch
-    counts ``<= 0`` as feasible; smoothed by its fat-tailed sigmoid, ``eta=1e-3``), the
-    classifier as ``f_failure - f_success`` smoothed by a plain sigmoid with ``eta=1``:
-    the per-sample weight ``sigmoid(f_success - f_failure)``, whose Monte-Carlo average
-    is exactly the Dirichlet GP's predicted probability of success. (botorch's other
-    form for classifiers, a callable returning the probability with ``fat=None``, is
-    read as a plain constraint by the hard feasibility indicator of qLogNEHVI's
-    baseline partitioning and of baseline pruning, which then count every measured
-    point infeasible and ignore pending points: measured in botorch 0.18.1, it gave
-    batches of eight copies of one experiment.)"""
+    (forests): the round's ``ModelList`` as it is. Constraint callables read the
+    samples: a measured target's constraint ``sign * (y - bound) >= 0`` as ``-sign * (y -
+    bound)`` (botorch counts ``<= 0`` as feasible; smoothed by its fat-tailed sigmoid,
+    ``eta=1e-3``)."""
     targets = list(ctx.targets)
     split = _learned_and_known(ctx.model) if joint else None
     if split is not None:
         learned, known = split
-        parts = [*learned, *(ctx.feasibility.models if ctx.feasibility is not None else [])]
-        model = parts[0] if len(parts) == 1 else ModelListGP(*parts)
+        model = learned[0] if len(learned) == 1 else ModelListGP(*learned)
         sampled = targets[:len(learned)]
     else:
         known, model = [], ctx.model
-        if ctx.feasibility is not None:
-            parts = list(model.models) if isinstance(model, ModelList) else [model]
-            model = ModelList(*parts, *ctx.feasibility.models)
         sampled = targets
     signs = torch.tensor([t.sign for t in ctx.objectives], **ctx.tkwargs)
     columns = [k for k, t in enumerate(sampled) if t.objective]
@@ -513,20 +501,60 @@ def _assemble(ctx: AcquisitionContext, joint: bool) -> _Assembled:
                                -sign * (Z[..., k] - bound))
             fat.append(True)
             eta.append(CONSTRAINT_ETA)
-    if ctx.feasibility is not None:
-        f = len(sampled)  # the classifier's latents follow the sampled targets
-        constraints.append(lambda Z, f=f: Z[..., f] - Z[..., f + 1])
-        fat.append(False)
-        eta.append(1.0)
     return _Assembled(model, objective, constraints or None, fat or True,
                       torch.tensor(eta, **ctx.tkwargs) if eta else CONSTRAINT_ETA,
                       cache_root=split is not None)
 
 
+class FeasibilityWeighted(AcquisitionFunction):
+    """A log-acquisition function weighted by the classifier's probability that every
+    candidate succeeds: ``log a(X) + sum_q log P(success | x_q)``, i.e. ``a(X) * prod_q
+    P(success | x_q)`` (the feasibility-weighted acquisition of Anubis/Atlas and of
+    botorch's constrained EI with an independent classifier). With the sequential
+    greedy batch (``q = 1`` per candidate) the weight is exactly the candidate's
+    probability of success; pending candidates count as they are proposed.
+
+    Why outside botorch's ``constraints=``: there, a constraint also decides which
+    measured (baseline) points count, per posterior sample; the classifier's latents
+    would drop measured rows that are known to have succeeded from the front in part of
+    the samples (and botorch's probability form, ``fat=None``, is read as a plain
+    constraint by the hard feasibility indicator of qLogNEHVI's baseline partitioning
+    and of baseline pruning, which then count every measured point infeasible and ignore
+    pending points: measured in botorch 0.18.1, it gave batches of eight copies of one
+    experiment).
+    """
+
+    def __init__(self, acqf: AcquisitionFunction, classifier: Model) -> None:
+        super().__init__(model=acqf.model)
+        self.acqf = acqf
+        self.classifier = classifier
+
+    @property
+    def X_pending(self) -> Tensor | None:  # noqa: N802 (botorch's name)
+        """The wrapped acquisition function's pending points."""
+        return self.acqf.X_pending
+
+    def set_X_pending(self, X_pending: Tensor | None = None) -> None:
+        """Pending points of the wrapped acquisition function."""
+        self.acqf.set_X_pending(X_pending)
+
+    def forward(self, X: Tensor) -> Tensor:
+        """``b x q x d`` candidates to ``b`` weighted log-acquisition values."""
+        return self.acqf(X) + log_success_probability(self.classifier, X).sum(-1)
+
+
 def _build(ctx: AcquisitionContext, spec: AcquisitionSpec,
            weights: Tensor | None = None) -> AcquisitionFunction:
-    """The round's acquisition function, ``ctx.X_pending`` pending; ``weights``: the
-    Chebyshev scalarization of a qLogNParEGO candidate."""
+    """The round's acquisition function, ``ctx.X_pending`` pending, weighted by the
+    probability of success when there is a classifier; ``weights``: the Chebyshev
+    scalarization of a qLogNParEGO candidate."""
+    acqf = _build_plain(ctx, spec, weights)
+    return acqf if ctx.feasibility is None else FeasibilityWeighted(acqf, ctx.feasibility)
+
+
+def _build_plain(ctx: AcquisitionContext, spec: AcquisitionSpec,
+                 weights: Tensor | None = None) -> AcquisitionFunction:
+    """The round's acquisition function without the classifier's weight."""
     X_baseline, X_pending, seed = ctx.X_baseline, ctx.X_pending, ctx.seed
     shape = torch.Size([spec.mc_samples])
     a = _assemble(ctx, joint=len(ctx.objectives) > 1
