@@ -50,7 +50,8 @@ from optim.search_space.unit_cube import UnitCubeMap
 from optim.timing import phase
 from surrogates import MemberSampler, log_success_probability
 
-__all__ = ["AcquisitionContext", "FeasibilityWeighted", "batch_value", "propose", "reference_point", "snap_to_bounds"]
+__all__ = ["AcquisitionContext", "FeasibilityWeighted", "batch_value",
+           "propose", "reference_point", "snap_to_bounds"]
 
 FEASIBILITY_TOLERANCE = 1e-6
 CONSTRAINT_ETA = 1e-3  # botorch's default temperature of an outcome constraint's sigmoid
