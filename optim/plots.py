@@ -258,9 +258,10 @@ def pareto_figure(result: RoundResult, settings: CampaignSettings) -> Figure:
         front = np.zeros(len(rows), dtype=bool)  # rows breaking a constraint are off it
         front[ok] = _front_mask(rows[ok], [a, b] if a is not b else [a])
         ax.scatter(rows[a.name][ok], rows[b.name][ok], s=22, c=MEASURED, zorder=2)
-        ax.scatter(rows[a.name][~ok], rows[b.name][~ok], s=22, facecolors="none",
-                   edgecolors=MEASURED, zorder=2)
         ax.scatter(rows[a.name][front], rows[b.name][front], s=42, c=FRONT, zorder=3)
+        if not ok.all():
+            ax.scatter(rows[a.name][~ok], rows[b.name][~ok], s=22, facecolors="none",
+                       edgecolors=MEASURED, zorder=2)
         (xm, xerr), (ym, yerr) = preds[a.name], preds[b.name]
         has_batch = bool(len(batch)) and np.isfinite(xm).all() and np.isfinite(ym).all()
         if has_batch:

@@ -172,8 +172,8 @@ def summarize(rows: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
-def main(argv: list[str] | None = None) -> pd.DataFrame:
-    """Run the arms and print the table; returns the per-job rows."""
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line's options."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--experiments", type=int, default=48)
@@ -187,7 +187,12 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     parser.add_argument("--out", type=Path, default=None, help="folder (default: temporary)")
     parser.add_argument("--override", action="append", default=[],
                         help="extra Hydra override for every job (repeatable)")
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> pd.DataFrame:
+    """Run the arms and print the table; returns the per-job rows."""
+    args = parse_args(argv)
     from optim.labs import InterlayerTruth, OxychlorideTruth
 
     root = args.out or Path(tempfile.mkdtemp(prefix="feasibility-bench-"))

@@ -165,8 +165,8 @@ def evaluate_lab(campaign: str, classifier: str, n: int, seed: int) -> dict:
             "cpu_s": cpu, "pred": pred, "p_true": p_test}
 
 
-def main(argv: list[str] | None = None) -> pd.DataFrame:
-    """Run the study and print the table; returns per-fit rows."""
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line's options."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=10)
     parser.add_argument("--n", type=int, nargs="+", default=[30, 60])
@@ -174,7 +174,12 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     parser.add_argument("--classifiers", nargs="+", default=list(CLASSIFIERS))
     parser.add_argument("--labs", action="store_true",
                         help="also the simulated labs' failure laws (n=30)")
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> pd.DataFrame:
+    """Run the study and print the table; returns per-fit rows."""
+    args = parse_args(argv)
     torch.set_num_threads(1)
     rows = [evaluate(c, n, f, seed) for c in args.classifiers for n in args.n
             for f in args.floor for seed in range(args.reps)]

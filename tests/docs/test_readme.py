@@ -167,6 +167,10 @@ COMMANDS = {
     "python -m optim --multirun campaign=oxychloride benchmark=simulated": "build",
     "python -m optim --multirun campaign=interlayer benchmark=simulated rounds=5": "build",
     "python -m optim.benchmarks.liang": "parse",
+    "python -m optim campaign=interlayer lab=simulated +targets.ccd_mA_cm2.constraint.min=1.0 "
+    "lab.interlayer.noise.shorts_fail=true": "build",
+    "python -m optim.benchmarks.feasibility": "parse",
+    "python -m optim.benchmarks.feasibility_calibration --labs": "parse",
     "python -m optim campaign=oxychloride recipe=round": "build",  # tests/test_weighing.py
     "python -m optim campaign=oxychloride recipe=oxy-0012": "build",
     "python -m optim campaign=oxychloride record=weighed.csv": "build",
@@ -181,6 +185,7 @@ YAML_BLOCKS = {
     "Closed loop: simulated labs and your own lab": 1,   # lab/my_robot.yaml (run)
     "Pool campaigns: a finite table of candidates": 1,   # a pool's search space (build)
     "Weighing sheet": 1,        # the oxychloride campaign's weighing block, as shipped
+    "Failures and limits: outcome constraints and learned feasibility": 1,  # as shipped
 }
 
 
@@ -221,7 +226,10 @@ def test_readme_command_builds(tmp_path, command):
         key, value = override.split("=", 1)
         if key in ("lab", "benchmark"):
             continue  # a group: checked above
-        assert str(config[key]).replace("'", "").replace(" ", "") == value
+        got = config
+        for part in key.lstrip("+").split("."):  # a dotted key: nested mappings
+            got = got[part]
+        assert str(got).replace("'", "").replace(" ", "").lower() == value.lower()
 
 
 def test_readme_parse_only_commands():
@@ -235,9 +243,19 @@ def test_readme_parse_only_commands():
     with pytest.raises(SystemExit) as done:
         ui_main(["--runs", "/data/campaigns", "--port", "5001", "--help"])
     assert done.value.code == 0
+    from optim.benchmarks import feasibility, feasibility_calibration
+
     for command in (c for c in COMMANDS if c.startswith("python -m optim.benchmarks")):
-        args = liang.parse_args(shlex.split(command)[3:])
-        assert args.seeds in (10, 30)
+        words = shlex.split(command)
+        module = {"optim.benchmarks.liang": liang, "optim.benchmarks.feasibility": feasibility,
+                  "optim.benchmarks.feasibility_calibration": feasibility_calibration}[words[2]]
+        args = module.parse_args(words[3:])
+        if module is liang:
+            assert args.seeds in (10, 30)
+        elif module is feasibility:
+            assert (args.seeds, args.experiments) == (5, 48)
+        else:
+            assert args.labs and args.reps == 10
 
 
 def _cli(args: list[str], cwd, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -379,6 +397,14 @@ def test_readme_weighing_block_is_the_shipped_one():
     block = yaml.safe_load(_yaml_block("Weighing sheet"))
     shipped = yaml.safe_load((ROOT / "configs" / "campaign" / "oxychloride.yaml").read_text())
     assert block == {"weighing": shipped["weighing"]}
+
+
+def test_readme_feasibility_block_is_the_shipped_one():
+    """The README's `feasibility:` block is configs/config.yaml's."""
+    block = yaml.safe_load(_yaml_block(
+        "Failures and limits: outcome constraints and learned feasibility"))
+    shipped = yaml.safe_load((ROOT / "configs" / "config.yaml").read_text())
+    assert block == {"feasibility": shipped["feasibility"]}
 
 
 def test_readme_parameter_types_campaign_runs(tmp_path):
