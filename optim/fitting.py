@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 from botorch.models.model import Model, ModelList
+from scipy.special import ndtr
 from torch import Tensor
 
 from optim.feasibility import success_labels
@@ -179,7 +179,7 @@ def feasibility_predictions(fitted: FittedModels | None, X: Tensor, objectives: 
             sd = np.sqrt(np.clip(post.variance[:, k].cpu().numpy(), 1e-300, None))
             meets = np.ones(n)
             for sign, bound in t.model_constraints():
-                meets = meets * _normal_cdf(sign * (mean - bound) / sd)
+                meets = meets * ndtr(sign * (mean - bound) / sd)
         if not np.isnan(meets).all():
             factors.append(meets)
             learned += not t.is_known
@@ -188,6 +188,3 @@ def feasibility_predictions(fitted: FittedModels | None, X: Tensor, objectives: 
     out["pred_feasible"] = np.prod(factors, axis=0) if learned else np.full(n, np.nan)
     return out
 
-
-def _normal_cdf(z: np.ndarray) -> np.ndarray:
-    return 0.5 * (1.0 + np.vectorize(math.erf)(z / math.sqrt(2.0)))

@@ -15,9 +15,7 @@ from botorch.acquisition.logei import qLogNoisyExpectedImprovement
 from botorch.acquisition.multi_objective.logei import (
     qLogNoisyExpectedHypervolumeImprovement as BotorchQLogNEHVI,
 )
-from botorch.acquisition.multi_objective.objective import (
-    MCMultiOutputObjective,
-)
+from botorch.acquisition.multi_objective.objective import MCMultiOutputObjective
 from botorch.acquisition.multi_objective.parego import qLogNParEGO as BotorchQLogNParEGO
 from botorch.acquisition.objective import GenericMCObjective
 from botorch.exceptions.warnings import OptimizationWarning
@@ -465,17 +463,15 @@ class _Assembled:
     model: Model
     objective: _Objectives
     constraints: list | None
-    fat: list | bool
-    eta: Tensor | float
     cache_root: bool
 
 
 def _assemble(ctx: AcquisitionContext, joint: bool) -> _Assembled:
     """One model for the acquisition. ``joint`` (qLogNEHVI): the GPs of the measured
-    targets and the feasibility classifier's latents as one ``ModelListGP`` (joint
-    posterior, which supports botorch's cached root decomposition over the baseline: at
-    n=26 with three GPs this cut a round's acquisition optimization several-fold), known
-    targets computed from ``X`` by the objective. Otherwise, and for any other model
+    targets as one ``ModelListGP`` (joint posterior, which supports botorch's cached
+    root decomposition over the baseline: at n=26 with three GPs this cut a round's
+    acquisition optimization several-fold), known targets computed from ``X`` by the
+    objective. Otherwise, and for any other model
     (forests): the round's ``ModelList`` as it is. Constraint callables read the
     samples: a measured target's constraint ``sign * (y - bound) >= 0`` as ``-sign * (y -
     bound)`` (botorch counts ``<= 0`` as feasible; smoothed by its fat-tailed sigmoid,
@@ -493,18 +489,10 @@ def _assemble(ctx: AcquisitionContext, joint: bool) -> _Assembled:
     columns = [k for k, t in enumerate(sampled) if t.objective]
     objective = _Objectives(columns, [m for m, t in zip(known, targets[len(sampled):],
                                                         strict=True) if t.objective], signs)
-    constraints, fat, eta = [], [], []
-    for k, t in enumerate(sampled):
-        if t.is_known:
-            continue
-        for sign, bound in t.model_constraints():
-            constraints.append(lambda Z, k=k, sign=sign, bound=bound:
-                               -sign * (Z[..., k] - bound))
-            fat.append(True)
-            eta.append(CONSTRAINT_ETA)
-    return _Assembled(model, objective, constraints or None, fat or True,
-                      torch.tensor(eta, **ctx.tkwargs) if eta else CONSTRAINT_ETA,
-                      cache_root=split is not None)
+    constraints = [lambda Z, k=k, sign=sign, bound=bound: -sign * (Z[..., k] - bound)
+                   for k, t in enumerate(sampled) if not t.is_known
+                   for sign, bound in t.model_constraints()]
+    return _Assembled(model, objective, constraints or None, cache_root=split is not None)
 
 
 class FeasibilityWeighted(AcquisitionFunction):
@@ -561,7 +549,7 @@ def _build_plain(ctx: AcquisitionContext, spec: AcquisitionSpec,
     a = _assemble(ctx, joint=len(ctx.objectives) > 1
                   and isinstance(spec, qLogNoisyExpectedHypervolumeImprovement))
     sampler = _sampler(a.model, X_baseline, shape, seed)
-    limits = {"constraints": a.constraints, "fat": a.fat, "eta": a.eta}
+    limits = {"constraints": a.constraints, "eta": CONSTRAINT_ETA}
     if len(ctx.objectives) == 1:
         return qLogNoisyExpectedImprovement(
             a.model, X_baseline, sampler=sampler,

@@ -252,22 +252,21 @@ def _with_known_constraints(space: SearchSpace, objectives: Objectives,
                             source: str) -> SearchSpace:
     """The space with each known target's constraint added as exact linear
     constraints (a cost ceiling is linear in the fractions)."""
-    extra = []
     for t in objectives.known:
-        if t.constraint is not None:
-            extra += t.known.linear_constraints(*t.constraint, name=t.name)
-    if not extra:
-        return space
-    with located(source, f"targets.{extra[0].description.split()[0]}.constraint"):
-        try:
-            return dataclasses.replace(space, constraints=(*space.constraints, *extra))
-        except ConfigError as err:
-            others = "; ".join(c.description for c in space.all_constraints) or "none"
-            raise ConfigError(
-                f"{'; '.join(c.description for c in extra)} leaves no composition within "
-                f"the search space's bounds and its constraints ({others}): no point "
-                "meets them all. Fix: relax the target's constraint, or widen the "
-                "composition bounds.", value=[c.description for c in extra]) from err
+        if t.constraint is None:
+            continue
+        extra = t.known.linear_constraints(*t.constraint, name=t.name)
+        others = "; ".join(c.description for c in space.all_constraints) or "none"
+        with located(source, f"targets.{t.name}.constraint"):
+            try:
+                space = dataclasses.replace(space, constraints=(*space.constraints, *extra))
+            except ConfigError as err:
+                raise ConfigError(
+                    f"{'; '.join(c.description for c in extra)} leaves no composition "
+                    f"within the search space's bounds and its constraints ({others}): no "
+                    "point meets them all. Fix: relax the target's constraint, or widen "
+                    "the composition bounds.", value=[c.description for c in extra]) from err
+    return space
 
 
 def _check_defined(targets: Mapping, source: str) -> None:
