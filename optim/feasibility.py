@@ -4,7 +4,7 @@ A row that failed (status ``failed``: a synthesis that lost AlCl3, a cell that s
 teaches the campaign where experiments fail; with ``learn_from: [failed, constraints]``
 so does a measured row whose values break an outcome constraint. The classifier
 (``surrogates.DirichletGPClassifier``) gives the probability of success at ``x``, which
-weights the acquisition like an outcome constraint (``optim.acquisition.builder``).
+weights the acquisition (``optim.acquisition.FeasibilityWeighted``).
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ class FeasibilitySpec:
     Args:
         model: ``gp`` (Dirichlet GP classifier) or ``none`` (failed rows are recorded
             and left out of the fits, nothing more).
-        learn_from: ``failed`` rows, and/or ``constraints``: measured rows breaking an
-            outcome constraint count as failures too.
+        learn_from: ``failed`` rows (always failures), and ``constraints``: measured
+            rows breaking an outcome constraint count as failures too.
     """
 
     model: str = "gp"

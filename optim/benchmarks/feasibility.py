@@ -116,8 +116,8 @@ def _score(job: dict, settings, truth) -> dict:
     from optim.ledger import Ledger
     from optim.metrics import measured_hypervolume
 
-    frame = pd.read_csv(job["ledger"], keep_default_na=False, dtype=str)
-    frame = Ledger.load(job["ledger"], _with_columns(settings, frame)).frame
+    header = pd.read_csv(job["ledger"], nrows=0).columns
+    frame = Ledger.load(job["ledger"], _with_columns(settings, header)).frame
     done = frame[frame["status"].isin(["measured", "failed"])]
     true = frame.copy()
     measured = true["status"] == "measured"
@@ -136,14 +136,14 @@ def _score(job: dict, settings, truth) -> dict:
     return out
 
 
-def _with_columns(settings, frame: pd.DataFrame):
-    """The ledger schema of the arm that wrote ``frame`` (a declared constraint adds a
-    ``pred_<target>_meets`` column)."""
+def _with_columns(settings, columns: pd.Index):
+    """The ledger schema of the arm whose ledger has ``columns`` (a declared constraint
+    adds a ``pred_<target>_meets`` column)."""
     from dataclasses import replace
 
     from optim.objectives import Objectives
 
-    if "pred_ccd_mA_cm2_meets" not in frame.columns:
+    if "pred_ccd_mA_cm2_meets" not in columns:
         return settings.schema
     targets = tuple(replace(t, constraint=(CCD_MIN, None)) if t.name == "ccd_mA_cm2" else t
                     for t in settings.objectives.targets)
