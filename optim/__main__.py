@@ -29,7 +29,7 @@ from optim.report import best_in_words, format_batch, loop_line, next_steps
 from optim.tracking import NullTracker
 
 STEP_KEYS = ("campaign", "record", "approve", "reject", "rounds", "experiments", "lab",
-             "accept_changes", "recipe")
+             "accept_changes", "recipe", "sync")
 
 
 def _ids(value: object) -> list[str]:
@@ -80,6 +80,8 @@ def _run(cfg: DictConfig) -> None:
         _record(campaign, Path(record))
     elif approve or reject:
         _decide(campaign, approve, reject)
+    elif plain.get("sync"):
+        _sync(campaign)
     elif campaign.lab is not None:
         _closed_loop(campaign, rounds, bool(plain.get("benchmark")), experiments)
     else:
@@ -100,6 +102,32 @@ def _record(campaign: Campaign, path: Path) -> None:
         print(f"note: {note}")
     print(f"Plan the next round: python -m optim campaign={campaign.name}"
           f"{_carried_overrides()}")
+
+
+def _sync_command(campaign: Campaign) -> str:
+    """The command that syncs this campaign's store with its ledger. A sweep job
+    (``sweep=jobs``) names its ledger folder and experiment: a new command would
+    otherwise get a folder of its own."""
+    carried = _carried_overrides()
+    tracking = campaign.config.get("tracking") or {}
+    if (campaign.config.get("sweep") is not None or "sweep=" in carried) and \
+            tracking.get("experiment"):
+        carried = "".join(f" {o}" for o in carried.split() if not o.startswith("sweep="))
+        # Hydra-quoted values: a sweep job's folder and experiment hold '=' and ','
+        carried += (" " + shlex.quote(f"paths.campaign_dir='{campaign.ledger_path.parent}'")
+                    + " " + shlex.quote(f"tracking.experiment='{tracking['experiment']}'"))
+    return f"python -m optim campaign={campaign.name}{carried} sync=true"
+
+
+def _sync(campaign: Campaign) -> None:
+    if isinstance(campaign.tracker, NullTracker):
+        raise ConfigError("sync=true with tracking off (tracking=none) has nothing to "
+                          "bring up to date. Fix: drop tracking=none (or debug=smoke).",
+                          key="sync", value=True)
+    late = campaign.sync()
+    print(f"Tracking in line with {campaign.ledger_path}: {late} missed round(s) logged "
+          "late" + ("" if late else " (none missing)") + "; measurements and statuses "
+          "updated.")
 
 
 def _recipe(campaign: Campaign, which: str) -> None:
@@ -176,6 +204,10 @@ def _closed_loop(campaign: Campaign, rounds: int | None, benchmark: bool,
     print(f"{label}Summary: the ledger holds {done} experiment(s) run "
           f"({int((ledger['status'] == 'failed').sum())} failed); "
           f"{best_in_words(ledger, campaign.settings)}.")
+    if campaign.tracking_failures:
+        print(f"{label}Tracking was unreachable {campaign.tracking_failures} time(s) during "
+              "the loop: every round is in the ledger; the next round logs the missed "
+              f"ones, or now: {_sync_command(campaign)}")
     if campaign.resumed:
         print(f"Resumed {len(campaign.resumed)} proposal(s) an earlier run left unmeasured "
               f"({campaign.resumed[0]} ...): measured and recorded first.")

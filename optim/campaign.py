@@ -29,7 +29,13 @@ import torch
 
 from optim.config import build, campaign_source, compose
 from optim.config.parse import resolve_threads
-from optim.exceptions import ConfigError, LabError, PoolExhaustedError, TrackingWarning
+from optim.exceptions import (
+    ConfigError,
+    LabError,
+    PoolExhaustedError,
+    TrackingError,
+    TrackingWarning,
+)
 from optim.ledger import Ledger
 from optim.metrics import best_measured, measured_hypervolume
 from optim.progress import step
@@ -132,6 +138,7 @@ class Campaign:
         self.threads = resolve_threads(threads)
         self.config = config or {}
         self.tracking_ok = True
+        self.tracking_failures = 0  # tracking calls that failed (the ledger has it all)
         self.resumed: list[str] = []
         self.stopped: str | None = None
         self.record_notes: list[str] = []  # what the last record call did besides merging
@@ -216,9 +223,11 @@ class Campaign:
         return changed, ledger
 
     def decide(self, decisions: dict[str, str] | None = None, *,
-               approve: Sequence[str] = (), reject: Sequence[str] = ()) -> list[str]:
+               approve: Sequence[str] = (), reject: Sequence[str] = (), by: str = "",
+               ) -> list[str]:
         """Approve or reject proposals by id (``approve=[...]``, ``reject=[...]``, or a
-        mapping of id to ``approve``/``reject``).
+        mapping of id to ``approve``/``reject``). The ledger records ``by`` (default:
+        the user running Python) as ``decided_by``, and the time as ``decided_at``.
 
         Returns:
             The ids whose status changed.
@@ -230,11 +239,39 @@ class Campaign:
             raise ConfigError(f"approve and reject both name {sorted(both)}. Fix: decide "
                               "each proposal once.", key="approve", value=sorted(both))
         with self._session():
-            changed, ledger = decide(self._settings, decisions)
+            changed, ledger = decide(self._settings, decisions, by)
             self._track(lambda: (self.tracker.mark_decisions(self.name, decisions),
                                  self.tracker.log_measurements(
                                      self.name, ledger, self._settings.schema.targets)))
         return changed
+
+    def sync(self) -> int:
+        """Bring tracking in line with the ledger without planning a round: rounds the
+        store lacks (it was unreachable when they ran) are logged late, measurements and
+        statuses updated. Each round is in the store once, however often this runs.
+
+        Returns:
+            The number of rounds logged late.
+
+        Raises:
+            TrackingError: The store cannot be reached (the ledger is unaffected).
+        """
+        from optim.strategies import StrategyLabel
+
+        with self._session():
+            ledger = self.ledger
+            schema = self._settings.schema
+            result = RoundResult(self.name, -1, StrategyLabel("unknown"), ledger.iloc[:0],
+                                 ledger, self.ledger_path, {}, [], -1, schema.inputs,
+                                 schema.targets, space=self._settings.space)
+            try:
+                late = self.tracker.sync(result)
+            except Exception as err:  # noqa: BLE001 - reported as one clear error
+                raise TrackingError(f"tracking store unreachable ({type(err).__name__}: "
+                                    f"{str(err).splitlines()[0][:300]}). The ledger "
+                                    f"{self.ledger_path} is unaffected; run sync again "
+                                    "once the store is back.") from err
+        return late
 
     def recipe(self, which: str) -> Recipe:
         """The weighing sheet of one experiment or round: grams of each precursor.
@@ -402,6 +439,7 @@ class Campaign:
                           "up to date and nothing is lost; the next round that reaches the "
                           "store logs the missed rounds.", TrackingWarning, stacklevel=3)
             self.tracking_ok = False
+            self.tracking_failures += 1
             return False
         self.tracking_ok = True
         return True

@@ -14,11 +14,12 @@ import os
 import re
 import tempfile
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -44,7 +45,8 @@ from optim.weighing import (
     parse_grams,
 )
 
-__all__ = ["DECISIONS", "Ledger", "LedgerSchema", "LedgerWarning", "STATUSES", "SOURCES"]
+__all__ = ["DECISIONS", "Decision", "Ledger", "LedgerSchema", "LedgerWarning", "STATUSES",
+           "SOURCES"]
 
 STATUSES = ("proposed", "approved", "rejected", "measured", "failed")
 SOURCES = ("initial", "bo", "random", "manual", "literature")
@@ -52,6 +54,14 @@ PENDING = ("proposed", "approved")
 LOG_STATS = ("median", "lo68", "hi68", "mean", "sd")  # predictions of a log10 target
 DECISIONS = {"approve": "approved", "approved": "approved",
              "reject": "rejected", "rejected": "rejected"}  # a reviewer's word: the status
+
+
+class Decision(NamedTuple):
+    """A reviewer's decision on a proposal, and who made it when (as the source knows)."""
+
+    value: str  # approve / reject (as written: a typo is reported, never applied)
+    by: str = ""  # the signed-in account, the OS user of a command, or how it was set
+    at: str = ""  # ISO 8601 UTC; empty: when it is applied
 
 
 def now() -> str:
@@ -116,7 +126,8 @@ class LedgerSchema:
         """Every column, in file order."""
         return (["id", "round", "status", "source", *self.labels] + self.inputs
                 + self.weighed + self.targets
-                + self.predictions + ["proposed_at", "measured_at", "notes", "replicate_of"])
+                + self.predictions + ["proposed_at", "decided_by", "decided_at", "measured_at",
+                                      "notes", "replicate_of"])
 
     def empty(self) -> pd.DataFrame:
         """A typed, empty ledger frame."""
@@ -234,9 +245,10 @@ def _parse_row(rec: dict[str, str], i: int, schema: LedgerSchema, source: str,
         raise LedgerError(f"{where(source, i, 'source')}: value={src!r} is not a source. "
                           f"Fix: use one of {list(SOURCES)}.")
     row["source"] = src
-    for c in ("proposed_at", "measured_at"):
+    for c in ("proposed_at", "decided_at", "measured_at"):
         row[c] = parse_timestamp(rec.get(c, ""), where(source, i, c))
     row["notes"] = neutralise(rec.get("notes", ""))
+    row["decided_by"] = neutralise(rec.get("decided_by", ""))
     for c in schema.labels:
         row[c] = neutralise(rec.get(c, ""))
     parent = rec.get("replicate_of", "")
@@ -769,15 +781,18 @@ class Ledger:
             return change
         return {}
 
-    def apply_decisions(self, decisions: dict[str, str], source: str,
-                        strict: bool = True) -> tuple[list[str], list[str]]:
-        """Set reviewers' decisions: ``approve`` or ``reject`` per proposal id.
+    def apply_decisions(self, decisions: Mapping[str, str | Decision], source: str,
+                        strict: bool = True, by: str = "") -> tuple[list[str], list[str]]:
+        """Set reviewers' decisions: ``approve`` or ``reject`` per proposal id, and who
+        decided when (``decided_by``, ``decided_at``).
 
         Only rows still awaiting measurement (``proposed``/``approved``/``rejected``)
         change; a decision on a measured or failed row is moot.
 
         Args:
-            decisions: Id to ``approve``/``reject`` (``approved``/``rejected`` too).
+            decisions: Id to ``approve``/``reject`` (``approved``/``rejected`` too), or
+                to a :class:`Decision` that says who decided and when.
+            by: Who decided, for decisions that do not say.
             source: Where the decisions came from, for messages.
             strict: Raise on an unknown id, a bad value or a moot decision (command
                 line); otherwise report them (tags set in the UI).
@@ -790,7 +805,10 @@ class Ledger:
         """
         index = {ident: k for k, ident in enumerate(self.frame["id"])}
         changed, ignored = [], []
-        for ident, raw in decisions.items():
+        for ident, decision in decisions.items():
+            if not isinstance(decision, Decision):
+                decision = Decision(str(decision))
+            raw = decision.value
             value = str(raw).strip().lower()
             status = DECISIONS.get(value)
             problem = None
@@ -811,6 +829,8 @@ class Ledger:
             k = index[ident]
             if self.frame.at[k, "status"] != status:
                 self.frame.at[k, "status"] = status
+                self.frame.at[k, "decided_by"] = neutralise(decision.by or by)
+                self.frame.at[k, "decided_at"] = decision.at or now()
                 changed.append(ident)
         return changed, ignored
 

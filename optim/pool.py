@@ -25,8 +25,8 @@ __all__ = ["CandidatePool"]
 
 MATCH_TOLERANCE = 1e-6  # a ledger row matches a pool row within this, per input range
 LABEL_WORDS = ("id", "name", "label", "sample", "material", "code", "batch", "lot")
-LEDGER_NAMES = ("id", "round", "status", "source", "notes", "proposed_at", "measured_at",
-                "replicate_of")
+LEDGER_NAMES = ("id", "round", "status", "source", "notes", "proposed_at", "decided_by",
+                "decided_at", "measured_at", "replicate_of")
 
 
 def _label_column(raw: pd.DataFrame, inputs: list[str], exclude: tuple[str, ...],

@@ -8,6 +8,7 @@ written (``optim.campaign``), so a tracking failure never loses a proposal.
 
 from __future__ import annotations
 
+import getpass
 import math
 import time
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ import torch
 from botorch.models.model import Model
 
 from optim.fitting import predict
-from optim.ledger import DECISIONS, Ledger, now
+from optim.ledger import DECISIONS, Decision, Ledger, now
 from optim.metrics import LooCheck, best_measured, loo_checks, measured_hypervolume
 from optim.objectives import Target
 from optim.search_space import SearchSpace
@@ -89,6 +90,9 @@ class RoundResult:
         return loo_checks(self.model, self.model_targets)
 
 
+# decided_by of a decision tag that no server signed (a store without sign-in)
+UNSIGNED = "mlflow UI (no sign-in)"
+
 def round_seed(seed: int, round_number: int) -> int:
     """A distinct, reproducible seed per (base seed, round)."""
     return (seed * 1_000_003 + round_number) % (2**31 - 1)
@@ -107,14 +111,16 @@ def _decision_notes(ledger: Ledger, decisions: dict[str, str] | None,
     if not decisions:
         return [], {}
     changed, notes = ledger.apply_decisions(decisions, "mlflow tag 'decision':",
-                                            strict=False)
+                                            strict=False, by=UNSIGNED)
     if changed:
         status = dict(zip(ledger.frame["id"], ledger.frame["status"], strict=True))
         notes.insert(0, "applied reviewers' decisions from mlflow to " + ", ".join(
             f"{ident} ({status[ident]})" for ident in changed))
     known = set(ledger.frame["id"])
-    understood = {ident: value for ident, value in decisions.items() if ident in known
-                  and str(value).strip().lower() in DECISIONS}
+    values = {ident: d.value if isinstance(d, Decision) else str(d)
+              for ident, d in decisions.items()}
+    understood = {ident: value for ident, value in values.items() if ident in known
+                  and value.strip().lower() in DECISIONS}
     return notes, understood
 
 
@@ -233,14 +239,17 @@ def record_results(settings: CampaignSettings, results: Path | pd.DataFrame,
     return changed, ledger.frame.copy()
 
 
-def decide(settings: CampaignSettings, decisions: dict[str, str],
+def decide(settings: CampaignSettings, decisions: dict[str, str], by: str = "",
            ) -> tuple[list[str], pd.DataFrame]:
     """Approve or reject proposals by id (validated before any write).
+
+    ``by`` is recorded as ``decided_by`` (default: the user running the command).
 
     Returns:
         The ids whose status changed, and the updated ledger frame.
     """
     with Ledger.transaction(settings.ledger_path, settings.schema, must_exist=True,
                             accept=settings.accept_changes) as ledger:
-        changed, _ = ledger.apply_decisions(decisions, "command line", strict=True)
+        changed, _ = ledger.apply_decisions(decisions, "command line", strict=True,
+                                            by=by or getpass.getuser())
     return changed, ledger.frame.copy()

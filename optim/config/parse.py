@@ -16,6 +16,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import torch
 
@@ -424,9 +425,21 @@ def tracker_from_config(tracking: Mapping) -> Tracker:
     tracking = _mapping(tracking, "tracking", "config")
     kind = tracking.get("kind")
     if kind == "mlflow":
+        parsed = urlparse(str(tracking["uri"]))
+        if parsed.scheme in ("http", "https") and parsed.password is not None:
+            shown = parsed._replace(netloc=f"{parsed.username}:***@{parsed.hostname}"
+                                    + (f":{parsed.port}" if parsed.port else "")).geturl()
+            raise ConfigError(
+                f"config key tracking.uri: value={shown!r} holds a password; a config "
+                "file and the resolved config logged with every round must never hold "
+                "one. Fix: tracking.uri=" + parsed._replace(
+                    netloc=parsed.hostname + (f":{parsed.port}" if parsed.port else "")
+                ).geturl() + " and export MLFLOW_TRACKING_USERNAME=<account> "
+                "MLFLOW_TRACKING_PASSWORD=<password>.", key="tracking.uri", value=shown)
         return MlflowTracker(tracking["uri"], tracking["artifact_root"],
                              tracking.get("http_max_retries", 2),
-                             tracking.get("http_timeout_s", 10))
+                             tracking.get("http_timeout_s", 10),
+                             tracking.get("experiment"))
     if kind == "none":
         return NullTracker()
     raise ConfigError(f"config key tracking.kind: value={kind!r}; expected mlflow or none.",

@@ -8,6 +8,7 @@ from typing import Protocol
 
 import pandas as pd
 
+from optim.ledger import Decision
 from optim.rounds import RoundResult
 
 __all__ = ["Tracker"]
@@ -33,8 +34,14 @@ class Tracker(Protocol):
         """
         ...
 
-    def decisions(self, campaign: str) -> dict[str, str]:
-        """Reviewers' decisions not yet applied, by ledger id (approve/reject)."""
+    def sync(self, result: RoundResult) -> int:
+        """Log the rounds of the ledger (``result.ledger``) the store lacks, then its
+        measurements; returns the number of rounds logged late."""
+        ...
+
+    def decisions(self, campaign: str) -> dict[str, Decision]:
+        """Reviewers' decisions not yet applied, by ledger id (approve/reject, and who
+        decided when where the store knows)."""
         ...
 
     def mark_decisions(self, campaign: str, decisions: dict[str, str]) -> None:

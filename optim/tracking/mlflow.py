@@ -50,7 +50,7 @@ import pandas as pd
 from filelock import FileLock
 
 from optim.exceptions import ConfigError, TrackingError
-from optim.ledger import DECISIONS
+from optim.ledger import DECISIONS, Decision
 from optim.metrics import loo_scores
 from optim.objectives import Target
 from optim.rounds import RoundResult
@@ -205,13 +205,17 @@ class MlflowTracker:
             7 with exponential backoff, waits minutes before giving up on a server that
             is down). Environment variables of the same mlflow names take precedence.
         http_timeout_s: Timeout of one request to a tracking server.
+        experiment: The mlflow experiment's name; ``None``: the campaign's name. Jobs of
+            one campaign with separate ledgers (a sweep, ``sweep=jobs``) each need
+            their own: the store mirrors one ledger per experiment.
     """
 
     records_artifacts = True
 
     def __init__(self, uri: str, artifact_root: str | Path, http_max_retries: int = 2,
-                 http_timeout_s: int = 10) -> None:
+                 http_timeout_s: int = 10, experiment: str | None = None) -> None:
         self.uri = uri
+        self.experiment = experiment or None
         self.artifact_root = Path(artifact_root)
         self.http_max_retries = http_max_retries
         self.http_timeout_s = http_timeout_s
@@ -258,6 +262,7 @@ class MlflowTracker:
     def _experiment_id(self, campaign: str, create: bool = True) -> str | None:
         """The campaign's experiment (created when ``create``), tagged as mlflow's
         classic model-development kind: new ones, and existing ones when touched."""
+        campaign = self.experiment or campaign
         exp = self.client.get_experiment_by_name(campaign)
         if exp is not None:
             if exp.tags.get(KIND_TAG) != EXPERIMENT_KIND:
@@ -266,9 +271,12 @@ class MlflowTracker:
             return exp.experiment_id
         if not create:
             return None
-        location = (self.artifact_root / campaign).resolve()
-        location.mkdir(parents=True, exist_ok=True)
-        exp_id = self.client.create_experiment(campaign, artifact_location=location.as_uri(),
+        location = None  # a server stores artifacts where it serves them from
+        if urlparse(self.uri).scheme not in ("http", "https"):
+            folder = (self.artifact_root / campaign).resolve()
+            folder.mkdir(parents=True, exist_ok=True)
+            location = folder.as_uri()
+        exp_id = self.client.create_experiment(campaign, artifact_location=location,
                                                tags={KIND_TAG: EXPERIMENT_KIND})
         self._tags[exp_id] = {KIND_TAG: EXPERIMENT_KIND}
         return exp_id
@@ -375,11 +383,30 @@ class MlflowTracker:
             )
             self.client.set_terminated(cid, "FINISHED")
 
+    def sync(self, result: RoundResult) -> int:
+        """Bring the store in line with the ledger without planning a round: rounds it
+        lacks are logged late, then the measurements and statuses.
+
+        Args:
+            result: The ledger as a round without a batch (``round`` -1).
+
+        Returns:
+            The number of rounds logged late.
+        """
+        exp_id = self._experiment_id(result.campaign)
+        late = self._catch_up(exp_id, result, _targets({}, result))
+        self.log_measurements(result.campaign, result.ledger, result.targets)
+        return late
+
     def _catch_up(self, exp_id: str, result: RoundResult,
-                  targets: dict[str, Target]) -> None:
+                  targets: dict[str, Target]) -> int:
         """Repair what an interrupted process left: runs still ``RUNNING`` are closed
         (``KILLED``), rounds of the ledger missing from the store are logged late, and
-        proposals without a child run get one under their round's run."""
+        proposals without a child run get one under their round's run.
+
+        Returns:
+            The number of rounds logged late.
+        """
         rounds = self._runs(exp_id, "round")
         children = self._runs(exp_id, "proposal")
         for run in rounds + children:
@@ -388,6 +415,7 @@ class MlflowTracker:
         logged = {r.data.tags.get("round"): r.info.run_id for r in rounds}
         have = {r.data.tags.get("ledger_id") for r in children}
         ledger = result.ledger
+        late_rounds = 0
         for rnd in sorted(set(ledger["round"]) - {0, result.round}):
             rows = ledger[ledger["round"] == rnd]
             late = RoundResult(
@@ -403,9 +431,11 @@ class MlflowTracker:
                     "runs show the predictions as the terminal did (median and 68 % "
                     "interval for log10-modelled targets, mean and sd otherwise).",
                     {}, targets)
+                late_rounds += 1
             elif not set(rows["id"]) <= have:
                 late.batch = late.batch[~late.batch["id"].isin(have)]
                 self._log_children(exp_id, logged[str(rnd)], late, targets)
+        return late_rounds
 
     # ------------------------------------------------------- measurements, decisions
     def log_measurements(self, campaign: str, ledger: pd.DataFrame,
@@ -450,8 +480,10 @@ class MlflowTracker:
                 updated += 1
         return updated
 
-    def decisions(self, campaign: str) -> dict[str, str]:
-        """Reviewers' ``decision`` tags not yet applied, by ledger id."""
+    def decisions(self, campaign: str) -> dict[str, Decision]:
+        """Reviewers' ``decision`` tags not yet applied, by ledger id, with who set them
+        when: the ``decision_by``/``decision_at`` tags a signing server
+        (``python -m optim.server --auth``) writes; empty on a store without sign-in."""
         if not self._store_exists():
             return {}
         exp_id = self._experiment_id(campaign, create=False)
@@ -461,7 +493,9 @@ class MlflowTracker:
         for run in self._runs(exp_id, "proposal"):
             tags = run.data.tags
             if "decision" in tags and tags.get("decision_applied") != tags["decision"]:
-                out[tags["ledger_id"]] = tags["decision"]
+                out[tags["ledger_id"]] = Decision(tags["decision"],
+                                                  tags.get("decision_by", ""),
+                                                  tags.get("decision_at", ""))
         return out
 
     def mark_decisions(self, campaign: str, decisions: dict[str, str]) -> None:
@@ -480,9 +514,12 @@ class MlflowTracker:
         for run in self._runs(exp_id, "proposal"):
             ident = run.data.tags.get("ledger_id")
             if ident in decisions:
-                self.client.log_batch(run.info.run_id, tags=[
-                    RunTag("decision", decisions[ident]),
-                    RunTag("decision_applied", decisions[ident])])
+                # ``decision`` only when it differs (a command's decision): rewriting a
+                # reviewer's tag would make a signing server sign it as this account
+                tags = [RunTag("decision_applied", decisions[ident])]
+                if run.data.tags.get("decision") != decisions[ident]:
+                    tags.insert(0, RunTag("decision", decisions[ident]))
+                self.client.log_batch(run.info.run_id, tags=tags)
 
     def log_recipe(self, campaign: str, round_number: int, paths: Sequence[Path],
                    ) -> str | None:

@@ -27,7 +27,11 @@ class NullTracker:
         """Do nothing."""
         return 0
 
-    def decisions(self, campaign: str) -> dict[str, str]:
+    def sync(self, result: RoundResult) -> int:
+        """Nothing to bring up to date."""
+        return 0
+
+    def decisions(self, campaign: str) -> dict:
         """Reviewers' decisions not yet applied, by ledger id (approve/reject)."""
         return {}
 
