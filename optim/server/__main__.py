@@ -16,6 +16,7 @@ import argparse
 import getpass
 import os
 import sys
+import warnings
 from pathlib import Path
 
 from optim.server.postgres import ServerError
@@ -102,8 +103,8 @@ def _user(server: TrackingServer, args: argparse.Namespace) -> None:
                 os.environ[key] = value
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Parse the command and run it; errors print one line and return 2."""
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command and its options."""
     parser = argparse.ArgumentParser(prog="python -m optim.server",
                                      description=__doc__.split("\n")[0])
     parser.add_argument("command", nargs="?", default="start",
@@ -124,6 +125,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep-database", action="store_true",
                         help="stop: leave PostgreSQL running")
     args = parser.parse_args(argv)
+    if args.command == "user" and not args.name:
+        parser.error("user needs a name: python -m optim.server user alice")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command; errors print one line and return 2."""
+    warnings.filterwarnings("ignore", "starlette.middleware.wsgi is deprecated")
+    args = parse_args(argv)
     try:
         server = _server(args)
         if args.command == "start":
@@ -134,8 +144,6 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "status":
             print(server.status())
         else:
-            if not args.name:
-                parser.error("user needs a name: python -m optim.server user alice")
             _user(server, args)
     except ServerError as err:
         print(f"error: {err}", file=sys.stderr)

@@ -232,6 +232,9 @@ class MlflowTracker:
 
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", str(self.http_max_retries))
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", str(self.http_timeout_s))
+        # a server's client prints a link per finished run (9 lines a round): the round
+        # prints its own review link
+        os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
         if urlparse(self.uri).scheme != "sqlite":
             return MlflowClient(tracking_uri=self.uri)
         db = Path(self.uri.removeprefix("sqlite:///"))

@@ -177,6 +177,24 @@ COMMANDS = {
     "python -m optim.benchmarks.liang --datasets crossed_barrel --seeds 30": "parse",
     "python -m optim.benchmarks.liang --csv results.csv --inputs a,b,c --target y "
     "--direction maximize": "parse",
+    # scale-out: tests/integration/test_scale_out.py runs the server, a submitit_local
+    # sweep and sign-in; here the commands' flags and the sweeps' configs
+    "python -m optim.server": "parse",
+    "python -m optim.server start --auth": "parse",
+    "python -m optim.server status": "parse",
+    "python -m optim.server stop": "parse",
+    "python -m optim.server user optim-jobs": "parse",
+    "python -m optim.server user alice --campaign oxychloride": "parse",
+    "MLFLOW_TRACKING_USERNAME=optim-jobs MLFLOW_TRACKING_PASSWORD=... python -m optim "
+    "campaign=oxychloride tracking.uri=http://127.0.0.1:5000": "parse",
+    "python -m optim --multirun sweep=jobs campaign=oxychloride,interlayer "
+    "strategy=random,qlognehvi_gp seed=0,1 lab=simulated rounds=4 "
+    "hydra/launcher=submitit_local tracking.uri=http://127.0.0.1:5000": "parse",
+    "python -m optim --multirun sweep=jobs campaign=oxychloride,interlayer "
+    "strategy=random,qlognehvi_gp seed=0,1,2 lab=simulated rounds=10 hydra/launcher=slurm "
+    "hydra.launcher.partition=cpu paths.runs=/shared/runs "
+    "tracking.uri=http://tracking-host:5000": "parse",
+    "python -m optim.benchmarks.tracking_load": "parse",
 }
 # yaml blocks by section: what validates them
 YAML_BLOCKS = {
@@ -245,7 +263,8 @@ def test_readme_parse_only_commands():
     assert done.value.code == 0
     from optim.benchmarks import feasibility, feasibility_calibration
 
-    for command in (c for c in COMMANDS if c.startswith("python -m optim.benchmarks")):
+    for command in (c for c in COMMANDS if c.startswith("python -m optim.benchmarks")
+                    and "tracking_load" not in c):  # test_readme_scale_out_commands
         words = shlex.split(command)
         module = {"optim.benchmarks.liang": liang, "optim.benchmarks.feasibility": feasibility,
                   "optim.benchmarks.feasibility_calibration": feasibility_calibration}[words[2]]
@@ -256,6 +275,31 @@ def test_readme_parse_only_commands():
             assert (args.seeds, args.experiments) == (5, 48)
         else:
             assert args.labs and args.reps == 10
+
+
+def test_readme_scale_out_commands():
+    from optim.benchmarks import tracking_load
+    from optim.server.__main__ import parse_args
+
+    for command in (c for c in COMMANDS if c.startswith("python -m optim.server")):
+        args = parse_args(shlex.split(command)[3:])
+        assert args.command in ("start", "stop", "status", "user")
+        assert args.command != "user" or args.name
+    assert tracking_load.parse_args([]).jobs == [1, 4, 16]
+    # every job of a sweep composes: the first value of each swept key
+    for command in (c for c in COMMANDS if "sweep=jobs" in c):
+        words = [w.split(",")[0] for w in shlex.split(command)[4:]]
+        campaign, overrides = _overrides(" ".join(words))
+        config = compose(campaign, overrides)
+        assert config.tracking.uri.startswith("http://")
+        paths = OmegaConf.to_container(config.paths, resolve=False)
+        assert paths["campaign_dir"] == "${hydra:runtime.output_dir}"
+    # the service account's credentials come from the environment, not the overrides
+    signed = next(c for c in COMMANDS if c.startswith("MLFLOW_TRACKING_USERNAME"))
+    env = dict(w.split("=", 1) for w in shlex.split(signed)[:2])
+    assert set(env) == {"MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"}
+    built = Campaign.from_config("oxychloride", _overrides(signed.split(" python ", 1)[1])[1])
+    assert built.tracker.uri == "http://127.0.0.1:5000"
 
 
 def _cli(args: list[str], cwd, env: dict | None = None) -> subprocess.CompletedProcess:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import getpass
+
 import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
@@ -30,6 +32,10 @@ def test_decisions_from_ui_tags_and_command_line(tmp_path):
     assert "oxy-0001 approved, oxy-0002 rejected" in out.stdout
     frame = pd.read_csv(ledger)
     assert frame.loc[:2, "status"].tolist() == ["approved", "rejected", "proposed"]
+    # who decided: the user running the command, and when
+    assert frame.loc[:1, "decided_by"].tolist() == [getpass.getuser()] * 2
+    assert frame.loc[:1, "decided_at"].str.match(r"\d{4}-\d\d-\d\dT").all()
+    assert frame.loc[2:, "decided_by"].isna().all()
     children = _children(client, exp_id)
     assert children["oxy-0002"].data.tags["decision_applied"] == "reject"
     assert children["oxy-0002"].data.tags["status"] == "rejected"
@@ -39,6 +45,8 @@ def test_decisions_from_ui_tags_and_command_line(tmp_path):
     assert "'whatever'" in nxt.stdout
     frame = pd.read_csv(ledger)
     assert frame.loc[2, "status"] == "rejected"
+    # a store without sign-in cannot say who set the tag; the ledger says so
+    assert frame.loc[2, "decided_by"] == "mlflow UI (no sign-in)"
     # two initial-design rows were rejected: this round tops the design up by two
     assert len(frame) == 10 and set(frame.loc[8:, "source"]) == {"initial"}
     children = _children(client, exp_id)

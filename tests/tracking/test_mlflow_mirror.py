@@ -21,6 +21,7 @@ from mlflow.tracking import MlflowClient
 from optim import Campaign
 from optim.exceptions import LedgerWarning
 from optim.labs import OxychlorideTruth
+from optim.ledger import Decision
 from optim.report import format_batch
 from optim.tracking import MlflowTracker
 from optim.tracking.mlflow import EXPERIMENT_KIND, KIND_TAG, significant
@@ -187,7 +188,7 @@ def test_a_typo_decision_is_not_marked_applied_and_its_correction_is(store):
     result = campaign.propose()
     assert any("'rejct'" in note for note in result.notes)
     assert "decision_applied" not in client.get_run(run_id).data.tags
-    assert campaign.tracker.decisions("oxychloride") == {ident: "rejct"}
+    assert campaign.tracker.decisions("oxychloride") == {ident: Decision("rejct")}
     assert campaign.ledger.set_index("id").loc[ident, "status"] == "proposed"
     # corrected: applied to the ledger and marked
     client.set_tag(run_id, "decision", "reject")
