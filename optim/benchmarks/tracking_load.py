@@ -10,7 +10,8 @@ Each job is a separate process running an unattended closed loop on a simulated 
 model's compute does not hide what tracking costs), its own ledger, its own mlflow
 experiment. The jobs start together (after their imports). Per setting it prints:
 rounds per minute over all jobs, the wall seconds per round a job spent in tracking
-calls (``log_round`` with its figures drawn, ``log_measurements``, ``decisions``;
+calls (``log_round``: runs, params, metrics, the figures rendered to PNG and
+uploaded; ``log_measurements``; ``decisions``;
 median and 90th percentile over all rounds), the job's process CPU seconds per round,
 and the server's CPU seconds (its process group, from /proc) per round.
 """

@@ -61,6 +61,9 @@ def _user(server: TrackingServer, args: argparse.Namespace) -> None:
     if not server.state().get("auth"):
         raise ServerError("accounts need the server started with --auth. Fix: python -m "
                           f"optim.server stop --folder {server.folder}; then start --auth")
+    if not server.healthy():
+        raise ServerError(f"the server is not running at {server.uri}. Fix: python -m "
+                          f"optim.server start --auth --folder {server.folder}")
     password = os.environ.get("OPTIM_USER_PASSWORD") or getpass.getpass(
         f"password for {args.name}: ")
     if len(password) < 12:
@@ -71,6 +74,19 @@ def _user(server: TrackingServer, args: argparse.Namespace) -> None:
     os.environ["MLFLOW_TRACKING_USERNAME"] = ADMIN
     os.environ["MLFLOW_TRACKING_PASSWORD"] = server.admin_password
     try:
+        tracking = MlflowClient(tracking_uri=server.uri)
+        experiments = {}
+        for campaign in args.campaign:
+            exp = tracking.get_experiment_by_name(campaign)
+            if exp is None:
+                # created here it would belong to the admin, and the jobs' account could
+                # not log into it: the campaign's first round creates it
+                raise ServerError(
+                    f"the server has no experiment {campaign!r} yet. Fix: plan the "
+                    "campaign's first round as the jobs' service account (it creates the "
+                    "experiment), then grant it: python -m optim.server user "
+                    f"{args.name} --campaign {campaign}")
+            experiments[campaign] = exp.experiment_id
         users = AuthServiceClient(server.uri)
         try:
             users.create_user(args.name, password)
@@ -81,14 +97,7 @@ def _user(server: TrackingServer, args: argparse.Namespace) -> None:
                 raise
             users.update_user_password(args.name, password)
             print(f"account {args.name} exists; password updated")
-        tracking = MlflowClient(tracking_uri=server.uri)
-        for campaign in args.campaign:
-            exp = tracking.get_experiment_by_name(campaign)
-            if exp is None:
-                exp_id = tracking.create_experiment(campaign)
-                print(f"created experiment {campaign!r} (its first round logs into it)")
-            else:
-                exp_id = exp.experiment_id
+        for campaign, exp_id in experiments.items():
             try:
                 users.grant_user_permission(args.name, "experiment", exp_id, args.permission)
             except MlflowException:
@@ -147,6 +156,13 @@ def main(argv: list[str] | None = None) -> int:
             _user(server, args)
     except ServerError as err:
         print(f"error: {err}", file=sys.stderr)
+        return 2
+    except Exception as err:
+        from mlflow.exceptions import MlflowException
+
+        if not isinstance(err, MlflowException):
+            raise
+        print(f"error: the server refused: {err.message}", file=sys.stderr)
         return 2
     return 0
 
