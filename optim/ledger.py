@@ -208,6 +208,15 @@ def parse_timestamp(text: str, loc: str) -> str:
     return text
 
 
+def _timestamp_or_now(text: str) -> str:
+    """``text`` when it is an ISO 8601 time, else now (a tag typed by hand must not
+    make the ledger unreadable)."""
+    try:
+        return parse_timestamp(text, "") or now()
+    except LedgerError:
+        return now()
+
+
 def _parse_status(rec: dict[str, str], row: dict, i: int, schema: LedgerSchema,
                   source: str) -> str:
     has_target = any(not np.isnan(row[t]) for t in schema.targets)
@@ -830,7 +839,7 @@ class Ledger:
             if self.frame.at[k, "status"] != status:
                 self.frame.at[k, "status"] = status
                 self.frame.at[k, "decided_by"] = neutralise(decision.by or by)
-                self.frame.at[k, "decided_at"] = decision.at or now()
+                self.frame.at[k, "decided_at"] = _timestamp_or_now(decision.at)
                 changed.append(ident)
         return changed, ignored
 

@@ -146,12 +146,12 @@ def main(argv: list[str] | None = None) -> list[dict]:
     with tempfile.TemporaryDirectory(prefix="tracking-load-") as tmp:
         server = None
         uri, pid = args.uri, None
-        if uri is None:
-            server = TrackingServer(Path(tmp) / "server", port=_free_port(),
-                                    db_port=_free_port())
-            uri = server.start()
-            pid = server.state()["pid"]
         try:
+            if uri is None:
+                server = TrackingServer(Path(tmp) / "server", port=_free_port(),
+                                        db_port=_free_port())
+                uri = server.start()
+                pid = server.state()["pid"]
             print(f"server {uri}; {os.cpu_count()} CPU(s); {args.rounds} rounds per job, "
                   f"strategy={args.strategy}")
             print(f"{'jobs':>4} {'rounds':>6} {'wall s':>7} {'rounds/min':>10} "
@@ -168,7 +168,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
                       f"{row['failures']:>12}", flush=True)
         finally:
             if server is not None:
-                server.stop()
+                server.destroy()  # its database too (as root it lives outside tmp)
     return rows
 
 

@@ -41,6 +41,11 @@ def register_resolvers() -> None:
     when a config is composed, not when ``optim`` is imported."""
     if not OmegaConf.has_resolver("optim.cwd"):
         OmegaConf.register_new_resolver("optim.cwd", os.getcwd)
+    if not OmegaConf.has_resolver("optim.relpath"):
+        # ${optim.relpath:${hydra:runtime.output_dir},${paths.runs}}: a sweep job's
+        # folder under paths.runs, which names its experiment (configs/sweep/jobs.yaml)
+        OmegaConf.register_new_resolver("optim.relpath", lambda path, start: os.path.relpath(
+            str(path), str(start)))
 
 
 def campaign_source(campaign: str, config_dir: str | Path | None = None) -> str:

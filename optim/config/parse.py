@@ -435,7 +435,9 @@ def tracker_from_config(tracking: Mapping) -> Tracker:
                 "one. Fix: tracking.uri=" + parsed._replace(
                     netloc=parsed.hostname + (f":{parsed.port}" if parsed.port else "")
                 ).geturl() + " and export MLFLOW_TRACKING_USERNAME=<account> "
-                "MLFLOW_TRACKING_PASSWORD=<password>.", key="tracking.uri", value=shown)
+                "MLFLOW_TRACKING_PASSWORD=<password>; Hydra saved this command line in "
+                "the run's .hydra/overrides.yaml (under paths.runs): delete that folder, "
+                "and change the password.", key="tracking.uri", value=shown)
         return MlflowTracker(tracking["uri"], tracking["artifact_root"],
                              tracking.get("http_max_retries", 2),
                              tracking.get("http_timeout_s", 10),

@@ -33,7 +33,8 @@ def _server(args: argparse.Namespace) -> TrackingServer:
     auth = args.auth or bool(state.get("auth")) if args.command == "start" else \
         bool(state.get("auth"))
     return TrackingServer(Path(args.folder), port=port, db_port=db_port, host=host,
-                          auth=auth)
+                          auth=auth, allowed_hosts=args.allowed_hosts,
+                          cors_origins=args.cors_allowed_origins)
 
 
 def _start(server: TrackingServer) -> None:
@@ -64,11 +65,9 @@ def _user(server: TrackingServer, args: argparse.Namespace) -> None:
     if not server.healthy():
         raise ServerError(f"the server is not running at {server.uri}. Fix: python -m "
                           f"optim.server start --auth --folder {server.folder}")
-    password = os.environ.get("OPTIM_USER_PASSWORD") or getpass.getpass(
-        f"password for {args.name}: ")
-    if len(password) < 12:
-        raise ServerError("the password is shorter than 12 characters (mlflow's minimum). "
-                          "Fix: a longer one (or OPTIM_USER_PASSWORD in the environment).")
+    if args.name == ADMIN:
+        raise ServerError(f"{ADMIN} is the server's own account (its password is in "
+                          f"{server.folder / 'admin.json'}). Fix: name another account.")
     saved = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_USERNAME",
                                             "MLFLOW_TRACKING_PASSWORD")}
     os.environ["MLFLOW_TRACKING_USERNAME"] = ADMIN
@@ -89,14 +88,23 @@ def _user(server: TrackingServer, args: argparse.Namespace) -> None:
             experiments[campaign] = exp.experiment_id
         users = AuthServiceClient(server.uri)
         try:
-            users.create_user(args.name, password)
-            print(f"created account {args.name}")
-        except RestException as err:
-            if "already exists" not in str(err).lower() and \
-                    err.error_code != "RESOURCE_ALREADY_EXISTS":
-                raise
-            users.update_user_password(args.name, password)
-            print(f"account {args.name} exists; password updated")
+            users.get_user(args.name)
+            exists = True
+        except RestException:
+            exists = False
+        if not exists or args.reset_password:
+            password = os.environ.get("OPTIM_USER_PASSWORD") or getpass.getpass(
+                f"password for {args.name}: ")
+            if len(password) < 12:
+                raise ServerError("the password is shorter than 12 characters (mlflow's "
+                                  "minimum). Fix: a longer one (or OPTIM_USER_PASSWORD in "
+                                  "the environment).")
+            if exists:
+                users.update_user_password(args.name, password)
+                print(f"account {args.name}: password updated")
+            else:
+                users.create_user(args.name, password)
+                print(f"created account {args.name}")
         for campaign, exp_id in experiments.items():
             try:
                 users.grant_user_permission(args.name, "experiment", exp_id, args.permission)
@@ -127,6 +135,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="interface to bind (127.0.0.1; another needs --auth)")
     parser.add_argument("--auth", action="store_true",
                         help="start: sign-in required (mlflow basic-auth)")
+    parser.add_argument("--allowed-hosts", default=None,
+                        help="start: host names besides localhost and private addresses "
+                             "(tracking-host:5000), for jobs on other machines")
+    parser.add_argument("--cors-allowed-origins", default=None,
+                        help="start: browser origins that may write, e.g. the TLS proxy's "
+                             "https://mlflow.lab.example")
+    parser.add_argument("--reset-password", action="store_true",
+                        help="user: set a new password for an existing account")
     parser.add_argument("--campaign", action="append", default=[],
                         help="user: grant this campaign's experiment (repeatable)")
     parser.add_argument("--permission", default="EDIT", type=str.upper,

@@ -6,9 +6,10 @@ and ``mlflow_auth`` (users, with ``auth=True``), and ``mlflow server`` in the
 background with ``--artifacts-destination <folder>/artifacts``, so jobs on other
 machines upload artifacts through the server instead of writing a shared folder.
 
-Everything lives in the folder: ``server.json`` (pid, URI, ports), ``mlflow.log``,
-``postgres.json`` and, with authentication, ``auth.ini`` and ``admin.json`` (the admin
-password), each readable by its owner only.
+Everything lives in the folder: ``server.json`` (pid, URI, ports), ``mlflow.log``, and,
+readable by their owner only, ``postgres.json`` (the database password),
+``flask-secret`` and, with authentication, ``auth.ini`` and ``admin.json`` (the admin
+password).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ LOOPBACK = ("127.0.0.1", "localhost", "::1")
 def _write_private(path: Path, text: str) -> None:
     """Write a file only its owner can read (credentials)."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # an existing file keeps its mode otherwise
     with os.fdopen(fd, "w") as fh:
         fh.write(text)
 
@@ -51,6 +53,12 @@ class TrackingServer:
         host: The interface mlflow binds to: loopback unless ``auth`` (README
             "Scaling out" says how to expose it safely).
         auth: Run mlflow's authentication app (``--app-name optim-auth``).
+        allowed_hosts: Host names the server answers to besides localhost and private
+            addresses (mlflow's ``--allowed-hosts``; e.g. ``tracking-host:5000`` for
+            jobs on other machines), comma-separated.
+        cors_origins: Browser origins allowed to write (mlflow's
+            ``--cors-allowed-origins``; e.g. ``https://mlflow.lab.example`` behind a
+            TLS proxy), comma-separated.
     """
 
     folder: Path
@@ -58,6 +66,8 @@ class TrackingServer:
     db_port: int = 5433
     host: str = "127.0.0.1"
     auth: bool = False
+    allowed_hosts: str | None = None
+    cors_origins: str | None = None
     postgres: LocalPostgres = field(init=False)
 
     def __post_init__(self) -> None:
@@ -74,6 +84,7 @@ class TrackingServer:
     def uri(self) -> str:
         """The ``tracking.uri`` of this server."""
         host = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host
+        host = f"[{host}]" if ":" in host else host
         return f"http://{host}:{self.port}"
 
     @property
@@ -98,16 +109,16 @@ class TrackingServer:
         return json.loads(path.read_text())["password"]
 
     def _pid_alive(self) -> int | None:
+        """The recorded server's pid while that process is an mlflow server (a pid
+        reused after a reboot is not ours to stop)."""
         pid = self.state().get("pid")
         if not pid:
             return None
         try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
             return None
-        except PermissionError:
-            return pid
-        return pid
+        return pid if b"mlflow" in cmdline and b"server" in cmdline else None
 
     def healthy(self, timeout_s: float = 2.0) -> bool:
         """Whether the server answers ``/health``."""
@@ -156,7 +167,23 @@ class TrackingServer:
         self.folder.mkdir(parents=True, exist_ok=True)
         self.postgres.start()
         self.postgres.ensure_database("mlflow")
-        if self._pid_alive() and self.healthy():
+        if self._pid_alive():
+            running = self.state()
+            wanted = {"port": self.port, "host": self.host, "auth": self.auth}
+            differ = {k: (running.get(k), v) for k, v in wanted.items()
+                      if running.get(k) != v}
+            if differ:
+                raise ServerError(
+                    f"the server in {self.folder} already runs (pid {running['pid']}) with "
+                    + ", ".join(f"{k}={old} (asked {new})" for k, (old, new) in
+                                differ.items())
+                    + f". Fix: python -m optim.server stop --folder {self.folder}, then "
+                    "start with the new options.")
+            if not self.healthy(timeout_s=10):
+                raise ServerError(f"the server process {running['pid']} is alive but does "
+                                  f"not answer on {self.uri} (see {self.folder}/mlflow.log)."
+                                  f" Fix: python -m optim.server stop --folder "
+                                  f"{self.folder}, then start.")
             return self.uri
         env = {**os.environ,
                # the database password reaches mlflow by the environment, not argv (ps)
@@ -165,6 +192,10 @@ class TrackingServer:
         cmd = [sys.executable, "-m", "mlflow", "server", "--host", self.host,
                "--port", str(self.port), "--workers", "2",
                "--artifacts-destination", str(self.folder / "artifacts")]
+        if self.allowed_hosts:
+            cmd += ["--allowed-hosts", self.allowed_hosts]
+        if self.cors_origins:
+            cmd += ["--cors-allowed-origins", self.cors_origins]
         if self.auth:
             env["MLFLOW_AUTH_CONFIG_PATH"] = str(self._auth_config())
             env["MLFLOW_AUTH_ADMIN_PASSWORD"] = self.admin_password
@@ -251,6 +282,17 @@ class TrackingServer:
             self._proc = None
         if database:
             self.postgres.stop()
+
+    def destroy(self) -> None:
+        """Stop everything and delete the database cluster and the folder (temporary
+        servers: tests, benchmarks). Not reachable from the command line."""
+        import shutil
+
+        self.stop()
+        data = self.postgres.data
+        if data.exists():
+            shutil.rmtree(data, ignore_errors=True)
+        shutil.rmtree(self.folder, ignore_errors=True)
 
     def status(self) -> str:
         """One line per part: running or not, and where."""

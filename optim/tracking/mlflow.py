@@ -492,13 +492,15 @@ class MlflowTracker:
         exp_id = self._experiment_id(campaign, create=False)
         if exp_id is None:
             return {}
+        # a local store has no sign-in: anyone with the UI could type a signature
+        signed = urlparse(self.uri).scheme in ("http", "https")
         out = {}
         for run in self._runs(exp_id, "proposal"):
             tags = run.data.tags
             if "decision" in tags and tags.get("decision_applied") != tags["decision"]:
-                out[tags["ledger_id"]] = Decision(tags["decision"],
-                                                  tags.get("decision_by", ""),
-                                                  tags.get("decision_at", ""))
+                out[tags["ledger_id"]] = Decision(
+                    tags["decision"], tags.get("decision_by", "") if signed else "",
+                    tags.get("decision_at", "") if signed else "")
         return out
 
     def mark_decisions(self, campaign: str, decisions: dict[str, str]) -> None:

@@ -55,7 +55,7 @@ def server(tmp_path: Path):
     srv = TrackingServer(tmp_path / "server", port=_free_port(), db_port=_free_port())
     srv.start()
     yield srv
-    srv.stop()
+    srv.destroy()
 
 
 def _client(uri: str):
@@ -135,7 +135,7 @@ def test_sweep_of_8_jobs_survives_a_server_restart(server: TrackingServer, tmp_p
         job = path.parent
         ledger = pd.read_csv(path)
         assert ledger["round"].nunique() == 4 and (ledger["status"] == "measured").any()
-        experiment = f"{job.parent.name}/{job.name}"
+        experiment = job.relative_to(runs).as_posix()  # named by its folder
         campaign = Campaign.from_config(job.parent.name, [
             f"paths.runs={runs}", f"paths.campaign_dir='{job}'", f"tracking.uri={server.uri}",
             f"tracking.experiment='{experiment}'"])  # quoted: '=' and ',' in the names
@@ -172,7 +172,7 @@ def auth_server(tmp_path: Path):
                          auth=True)
     srv.start()
     yield srv
-    srv.stop()
+    srv.destroy()
 
 
 def _add_user(srv: TrackingServer, name: str, password: str, *campaigns: str) -> None:
@@ -226,6 +226,20 @@ def test_reviewers_sign_in_and_the_ledger_says_who_decided(
     assert set_tag("alice-editor", "oxy-0003", "decision_by", "bob-reader") == 403  # forged
     tags = client.get_run(children["oxy-0003"]).data.tags
     assert tags["decision_by"] == "alice-editor" and tags["decision_at"]
+    # a reviewer cannot move a decision to another proposal, nor make a run of their
+    # own pass for a proposal, nor create one with a decision
+    assert set_tag("alice-editor", "oxy-0003", "ledger_id", "oxy-0001") == 403
+
+    def create(tags: list[dict]) -> int:
+        return requests.post(f"{srv.uri}/api/2.0/mlflow/runs/create",
+                             auth=("alice-editor", "alice-editor-secret-pw"),
+                             json={"experiment_id": exp.experiment_id, "tags": tags},
+                             timeout=30).status_code
+
+    assert create([{"key": "kind", "value": "proposal"},
+                   {"key": "ledger_id", "value": "oxy-0001"}]) == 403
+    assert create([{"key": "decision", "value": "approve"}]) == 403
+    assert create([{"key": "note", "value": "a reviewer's own run"}]) == 200
     result = campaign.propose()
     assert "oxy-0003 (rejected)" in " ".join(result.notes)
     ledger = campaign.ledger.set_index("id")
