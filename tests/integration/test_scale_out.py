@@ -50,12 +50,19 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _serving(srv: TrackingServer):
+    """Start ``srv``; afterwards (or when it fails to start) delete it, database too."""
+    try:
+        srv.start()
+        yield srv
+    finally:
+        srv.destroy()
+
+
 @pytest.fixture
 def server(tmp_path: Path):
-    srv = TrackingServer(tmp_path / "server", port=_free_port(), db_port=_free_port())
-    srv.start()
-    yield srv
-    srv.destroy()
+    yield from _serving(TrackingServer(tmp_path / "server", port=_free_port(),
+                                       db_port=_free_port()))
 
 
 def _client(uri: str):
@@ -168,11 +175,8 @@ def test_database_refusing_connections_loses_nothing(server: TrackingServer,
 
 @pytest.fixture
 def auth_server(tmp_path: Path):
-    srv = TrackingServer(tmp_path / "auth-server", port=_free_port(), db_port=_free_port(),
-                         auth=True)
-    srv.start()
-    yield srv
-    srv.destroy()
+    yield from _serving(TrackingServer(tmp_path / "auth-server", port=_free_port(),
+                                       db_port=_free_port(), auth=True))
 
 
 def _add_user(srv: TrackingServer, name: str, password: str, *campaigns: str) -> None:
