@@ -72,6 +72,15 @@ def _run(cfg: DictConfig) -> None:
                           "own lab (lab._target_). With lab=manual, people measure, so each "
                           "command plans one round. Fix: add lab=simulated (or your lab), or "
                           f"drop {key}=.", key=key, value=value)
+    sync = plain.get("sync")
+    if sync not in (None, False, True):
+        raise ConfigError(f"config key sync: value={sync!r}; expected true or false. Fix: "
+                          "sync=true.", key="sync", value=sync)
+    if sync and (record or approve or reject or recipe is not None or (rounds or 1) > 1
+                 or experiments is not None):
+        raise ConfigError("sync=true and another step (record=, approve=/reject=, recipe=, "
+                          "rounds=, experiments=) given together. Fix: run them as two "
+                          "commands (one step at a time).", key="sync", value=True)
     if rounds is None and experiments is None:
         rounds = 1
     if recipe is not None:
@@ -80,7 +89,7 @@ def _run(cfg: DictConfig) -> None:
         _record(campaign, Path(record))
     elif approve or reject:
         _decide(campaign, approve, reject)
-    elif plain.get("sync"):
+    elif sync:
         _sync(campaign)
     elif campaign.lab is not None:
         _closed_loop(campaign, rounds, bool(plain.get("benchmark")), experiments)
@@ -110,9 +119,8 @@ def _sync_command(campaign: Campaign) -> str:
     otherwise get a folder of its own."""
     carried = _carried_overrides()
     tracking = campaign.config.get("tracking") or {}
-    if (campaign.config.get("sweep") is not None or "sweep=" in carried) and \
-            tracking.get("experiment"):
-        carried = "".join(f" {o}" for o in carried.split() if not o.startswith("sweep="))
+    if " sweep=" in carried and tracking.get("experiment"):
+        carried = "".join(f" {o}" for o in shlex.split(carried) if not o.startswith("sweep="))
         # Hydra-quoted values: a sweep job's folder and experiment hold '=' and ','
         carried += (" " + shlex.quote(f"paths.campaign_dir='{campaign.ledger_path.parent}'")
                     + " " + shlex.quote(f"tracking.experiment='{tracking['experiment']}'"))

@@ -93,6 +93,7 @@ class RoundResult:
 # decided_by of a decision tag that no server signed (a store without sign-in)
 UNSIGNED = "mlflow UI (no sign-in)"
 
+
 def round_seed(seed: int, round_number: int) -> int:
     """A distinct, reproducible seed per (base seed, round)."""
     return (seed * 1_000_003 + round_number) % (2**31 - 1)

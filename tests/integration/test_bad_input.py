@@ -287,6 +287,9 @@ CONFIG = {
     "approve-and-reject": (["approve=oxy-0005", "reject=oxy-0005"], "both name"),
     "approve-measured": (["approve=oxy-0001"], "already measured"),
     "infeasible": (["search_space.constraints.0.min=0.95"], "no feasible"),
+    "sync-not-bool": (["sync=maybe"], "key sync"),
+    "sync-without-tracking": (["sync=true"], "tracking off"),
+    "sync-and-record": (["sync=true", "record=x.csv"], "given together"),
 }
 
 
