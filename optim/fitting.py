@@ -10,6 +10,7 @@ from botorch.models.model import Model, ModelList
 from scipy.special import ndtr
 from torch import Tensor
 
+from optim.checkpoints import fit_checkpointed, latest_values
 from optim.feasibility import success_labels
 from optim.ledger import Ledger
 from optim.objectives import Objectives, Target
@@ -57,7 +58,15 @@ class FittedModels:
 def has_enough_data(ledger: Ledger, settings: CampaignSettings) -> bool:
     """Some measured target has as many measurements as the surrogate needs."""
     need = settings.surrogate.min_measurements
-    return any(len(ledger.measured(t.name)) >= need for t in settings.objectives.measured)
+    return any(n_learnable(ledger, settings, t) >= need for t in settings.objectives.measured)
+
+
+def n_learnable(ledger: Ledger, settings: CampaignSettings, t: Target) -> int:
+    """Rows a round can learn ``t`` from: measured with a value (a checkpointed target
+    outside ``checkpoints.model=final``: with any reading)."""
+    if t.checkpoints and settings.checkpoints.model != "final":
+        return int(latest_values(ledger.frame, t).notna().sum())
+    return len(ledger.measured(t.name))
 
 
 def fit_models(ledger: Ledger, settings: CampaignSettings) -> FittedModels:
@@ -71,7 +80,25 @@ def fit_models(ledger: Ledger, settings: CampaignSettings) -> FittedModels:
     models: list[Model] = []
     notes: list[str] = []
     used_rows: set[int] = set()
+    cats = settings.space.cat_dims  # passed only when there are any (plugins)
     for t in settings.objectives.measured:
+        if t.checkpoints:
+            step(f"fitting {t.name} (checkpoints, model {settings.checkpoints.model})")
+            fit = fit_checkpointed(ledger.frame, t, settings.checkpoints,
+                                   lambda rows: settings.space.encode(rows, **tk), bounds,
+                                   cats, settings.surrogate, tk)
+            if fit is None:
+                notes.append(f"{t.name}: {n_learnable(ledger, settings, t)} cell(s) with "
+                             f"a reading, fewer than the "
+                             f"{settings.surrogate.min_measurements} a model needs; this "
+                             "round leaves it out of the objectives.")
+                continue
+            model, rows_used, note = fit
+            models.append(model)
+            targets.append(t)
+            used_rows.update(rows_used)
+            notes.append(note + ".")
+            continue
         rows = ledger.measured(t.name)
         if len(rows) < settings.surrogate.min_measurements:
             notes.append(f"{t.name}: {len(rows)} measurement(s), fewer than the "
@@ -81,7 +108,6 @@ def fit_models(ledger: Ledger, settings: CampaignSettings) -> FittedModels:
         step(f"fitting {t.name} ({len(rows)} rows)")
         X = settings.space.encode(rows, **tk)
         Y = torch.as_tensor(t.to_model(rows[t.name].to_numpy(dtype=float, copy=True)), **tk)
-        cats = settings.space.cat_dims  # passed only when there are any (plugins)
         models.append(settings.surrogate.fit(X, Y.unsqueeze(-1), bounds,
                                              **({"cat_dims": cats} if cats else {})))
         targets.append(t)

@@ -35,7 +35,7 @@ from optim.cells import (
     read_text,
 )
 from optim.exceptions import LedgerError, LedgerLockedError, LedgerWarning, where
-from optim.objectives import Objectives
+from optim.objectives import Objectives, Target, split_checkpoint
 from optim.search_space import SearchSpace
 from optim.weighing import (
     WeighingSpec,
@@ -101,8 +101,14 @@ class LedgerSchema:
 
     @property
     def targets(self) -> list[str]:
-        """Measured-target columns."""
-        return [t.name for t in self.objectives.measured]
+        """Measured-target columns: a checkpointed target's intermediate checkpoints
+        (``retention_pct@50``), then every target's own column (its final value)."""
+        return [c for c, _ in self.objectives.measured_columns]
+
+    @property
+    def measured_columns(self) -> list[tuple[str, Target]]:
+        """Each measured-value column and the target whose range and unit it has."""
+        return self.objectives.measured_columns
 
     @property
     def predictions(self) -> list[str]:
@@ -128,6 +134,35 @@ class LedgerSchema:
                 + self.weighed + self.targets
                 + self.predictions + ["proposed_at", "decided_by", "decided_at", "measured_at",
                                       "notes", "replicate_of"])
+
+    def final_alias(self, column: str) -> str | None:
+        """The target column a ``<target>@<final checkpoint>`` column stands for
+        (``retention_pct@350`` is ``retention_pct``), or ``None``."""
+        parts = split_checkpoint(column)
+        if parts is None:
+            return None
+        t = next((t for t in self.objectives.checkpointed if t.name == parts[0]), None)
+        return t.name if t is not None and parts[1] == str(t.final_checkpoint) else None
+
+    def checkpoint_hint(self, column: str) -> str | None:
+        """Why ``column`` (``<target>@<n>``) is not a checkpoint column, or ``None``
+        when it does not look like one."""
+        parts = split_checkpoint(column)
+        if parts is None:
+            return None
+        name, cp = parts
+        t = next((t for t in self.objectives.measured if t.name == name), None)
+        if t is None:
+            return None
+        if not t.checkpoints:
+            return (f"{name} has no checkpoints in the campaign config, so {column!r} is "
+                    f"not a column; record the value as {name}, or declare "
+                    f"targets.{name}.checkpoints (README \"Long-horizon targets\").")
+        return (f"{cp!r} is not a declared checkpoint of {name}: its checkpoints are "
+                f"{list(t.checkpoints)} ({t.checkpoint_unit}; the last, "
+                f"{t.final_checkpoint}, is the column {name} itself). Fix: rename the "
+                f"column to one of {[c for c in t.checkpoint_columns]}, or add {cp} to "
+                f"targets.{name}.checkpoints in the campaign config.")
 
     def empty(self) -> pd.DataFrame:
         """A typed, empty ledger frame."""
@@ -242,8 +277,8 @@ def _parse_row(rec: dict[str, str], i: int, schema: LedgerSchema, source: str,
                                                    where(source, i, "round"))}
     row.update(parse_inputs(rec, i, schema.space, source))
     row.update(_parse_weighed(rec, i, schema, source))
-    for t in schema.objectives.measured:
-        row[t.name] = parse_target(rec.get(t.name, ""), t, where(source, i, t.name))
+    for col, t in schema.measured_columns:
+        row[col] = parse_target(rec.get(col, ""), t, where(source, i, col))
     for c in schema.predictions:
         text = rec.get(c, "")
         row[c] = np.nan if text == "" else parse_number(
@@ -307,8 +342,11 @@ def parse_frame(raw: pd.DataFrame, schema: LedgerSchema, source: str) -> pd.Data
     for col in raw.columns:
         if col not in allowed:
             known_target = next((t for t in schema.objectives.known if t.name == col), None)
+            alias = schema.final_alias(col)
             hint = (f"{col} is computed from the composition, not recorded; delete the "
                     "column." if known_target else
+                    f"the final checkpoint is the column {alias} itself; rename the "
+                    "column." if alias else schema.checkpoint_hint(col) or
                     f"rename it to one of {schema.columns} or delete it.")
             raise LedgerError(f"{where(source, column=col)}: unknown column. Fix: {hint}")
     missing = [c for c in schema.inputs if c not in raw.columns]
@@ -672,8 +710,8 @@ class Ledger:
                                                          *self.schema.weighed]}
         row["id"] = self.replicate_id(root, taken)
         row["replicate_of"] = root
-        for t in self.schema.objectives.measured:
-            row[t.name] = parse_target(rec.get(t.name, ""), t, where(source, i, t.name))
+        for col, t in self.schema.measured_columns:
+            row[col] = parse_target(rec.get(col, ""), t, where(source, i, col))
         status = rec.get("status", "") or "measured"
         if status not in ("measured", "failed"):
             raise LedgerError(f"{where(source, i, 'status')}: value={status!r}; expected "
@@ -723,7 +761,18 @@ class Ledger:
             raw = read_table(Path(results), "results file")
         allowed = (["id", "status", "notes", "measured_at", "replicate"] + self.schema.targets
                    + self.schema.grams)
+        aliases = {c: self.schema.final_alias(c) for c in raw.columns
+                   if self.schema.final_alias(c)}
+        for col, name in aliases.items():  # retention_pct@350 is retention_pct
+            if name in raw.columns:
+                raise LedgerError(
+                    f"{where(source, column=col)}: both {col} and {name} are columns, the "
+                    f"same value (the final checkpoint). Fix: keep one of them.")
+        raw = raw.rename(columns=aliases)
         for col in raw.columns:
+            hint = self.schema.checkpoint_hint(col)
+            if col not in allowed and hint:
+                raise LedgerError(f"{where(source, column=col)}: unknown column: {hint}")
             if col not in allowed:
                 grams = (col.endswith("_g") and not self.schema.grams
                          and col[:-2] in self.schema.space.composition_names)
@@ -743,16 +792,16 @@ class Ledger:
         """What row ``i`` of a results table changes in ledger row ``k`` (empty: nothing)."""
         ident = rec["id"]
         change: dict[str, object] = {}
-        for t in self.schema.objectives.measured:
-            text = rec.get(t.name, "")
+        for col, t in self.schema.measured_columns:
+            text = rec.get(col, "")
             if text == "":
                 continue
-            tloc = where(source, i, t.name)
+            tloc = where(source, i, col)
             value = parse_target(text, t, tloc)
-            old = self.frame.at[k, t.name]
+            old = self.frame.at[k, col]
             if not np.isnan(old) and not math.isclose(old, value, rel_tol=1e-12):
                 raise LedgerError(
-                    f"{tloc}: {ident} already has {t.name}={old} recorded in "
+                    f"{tloc}: {ident} already has {col}={old} recorded in "
                     f"{self.path}; the results file gives {value}. Nothing was changed. "
                     "Fix: a second measurement of the same sample (a replicate)? Write "
                     "yes in a 'replicate' column on this row: the ledger keeps both "
@@ -761,7 +810,7 @@ class Ledger:
                     f"command with accept_changes=[{ident}]."
                 )
             if np.isnan(old):
-                change[t.name] = value
+                change[col] = value
         status = rec.get("status", "")
         if status not in ("", "measured", "failed"):
             raise LedgerError(f"{where(source, i, 'status')}: value={status!r}; expected "

@@ -13,7 +13,20 @@ from torch import Tensor
 from optim.exceptions import ConfigError
 from optim.search_space.parameters import is_finite_number
 
-__all__ = ["Objectives", "Target"]
+__all__ = ["Objectives", "Target", "checkpoint_column", "split_checkpoint"]
+
+
+def checkpoint_column(name: str, checkpoint: int) -> str:
+    """The ledger column of a target's value at an intermediate checkpoint."""
+    return f"{name}@{checkpoint}"
+
+
+def split_checkpoint(column: str) -> tuple[str, str] | None:
+    """``('retention_pct', '50')`` for ``retention_pct@50``; ``None`` without ``@``."""
+    if "@" not in column:
+        return None
+    name, _, cp = column.rpartition("@")
+    return name, cp
 
 TRANSFORMS = (None, "log10")
 
@@ -38,6 +51,11 @@ class Target:
             meet it. A known target's constraint is exact (a constraint of the space).
         objective: The target is optimized (``False``: a constraint only; then
             ``direction`` and ``threshold`` default to the constraint's side and bound).
+        checkpoints: Ascending points along the measurement (cycle numbers of a
+            cycling cell) where a value is read as it goes; the last is the one
+            optimized (the target's own column), earlier ones are ledger columns
+            ``<name>@<checkpoint>`` (:meth:`checkpoint_columns`). Empty: one value.
+        checkpoint_unit: What a checkpoint counts, in words (``cycles``).
 
     Raises:
         ConfigError: A bad direction, transform, threshold or range; ``key`` names
@@ -54,9 +72,12 @@ class Target:
     description: str = ""
     constraint: tuple[float | None, float | None] | None = None
     objective: bool = True
+    checkpoints: tuple[int, ...] = ()
+    checkpoint_unit: str = "cycles"
 
     def __post_init__(self) -> None:
         self._check_constraint()
+        self._check_checkpoints()
         if self.direction not in ("maximize", "minimize"):
             raise ConfigError(
                 f"value={self.direction!r}; expected 'maximize' or 'minimize'.",
@@ -94,6 +115,41 @@ class Target:
                 f"value={self.threshold} lies outside the target's "
                 f"valid range [{lo}, {hi}] (wrong sign or unit?). Fix: give a threshold "
                 "inside the valid range.", key="threshold", value=self.threshold)
+
+    def _check_checkpoints(self) -> None:
+        cps = self.checkpoints
+        if not cps:
+            return
+        fix = ("Fix: list whole numbers in ascending order, at least two, the last the "
+               "one optimized (checkpoints: [25, 50, 100, 200, 350]).")
+        if isinstance(cps, str | bytes) or not all(
+                isinstance(c, int) and not isinstance(c, bool) and c > 0 for c in cps):
+            raise ConfigError(f"value={list(cps) if not isinstance(cps, str) else cps!r}: "
+                              f"not a list of positive whole numbers. {fix}",
+                              key="checkpoints", value=cps)
+        if len(cps) < 2 or any(b <= a for a, b in zip(cps, cps[1:], strict=False)):
+            raise ConfigError(f"value={list(cps)}: expected two or more strictly "
+                              f"ascending checkpoints. {fix}", key="checkpoints",
+                              value=list(cps))
+        if self.is_known:
+            raise ConfigError("a known (computed) target has no checkpoints. Fix: remove "
+                              "checkpoints.", key="checkpoints", value=list(cps))
+        object.__setattr__(self, "checkpoints", tuple(cps))
+
+    @property
+    def final_checkpoint(self) -> int | None:
+        """The checkpoint the target's own column holds (``None`` without checkpoints)."""
+        return self.checkpoints[-1] if self.checkpoints else None
+
+    @property
+    def checkpoint_columns(self) -> dict[str, int]:
+        """Ledger column to checkpoint, earliest first, the final one (the target's own
+        column) last: ``{'retention_pct@25': 25, ..., 'retention_pct': 350}``; empty
+        for a target without checkpoints."""
+        if not self.checkpoints:
+            return {}
+        return {**{checkpoint_column(self.name, c): c for c in self.checkpoints[:-1]},
+                self.name: self.checkpoints[-1]}
 
     def _check_constraint(self) -> None:
         """Validate ``constraint``/``objective``; a constraint-only target takes its
@@ -287,6 +343,21 @@ class Objectives:
     def measured(self) -> tuple[Target, ...]:
         """Targets measured in the lab (ledger columns)."""
         return tuple(t for t in self.targets if not t.is_known)
+
+    @property
+    def measured_columns(self) -> list[tuple[str, Target]]:
+        """Ledger columns of measured values and their target, in file order: a
+        checkpointed target's intermediate checkpoints, earliest first, then its own
+        column (the final checkpoint)."""
+        out: list[tuple[str, Target]] = []
+        for t in self.measured:
+            out += [(c, t) for c in t.checkpoint_columns if c != t.name] + [(t.name, t)]
+        return out
+
+    @property
+    def checkpointed(self) -> tuple[Target, ...]:
+        """Measured targets read at checkpoints (a cell's retention as it cycles)."""
+        return tuple(t for t in self.measured if t.checkpoints)
 
     @property
     def known(self) -> tuple[Target, ...]:

@@ -18,6 +18,7 @@ from optim.acquisition import (
     OptimizerSpec,
     qLogNoisyExpectedHypervolumeImprovement,
 )
+from optim.checkpoints import CheckpointSpec
 from optim.exceptions import ConfigError
 from optim.feasibility import FeasibilitySpec
 from optim.ledger import LedgerSchema
@@ -62,6 +63,8 @@ class CampaignSettings:
             with results; ``None``: no sheet.
         feasibility: How failed rows (and rows breaking a constraint) train the
             classifier of where experiments succeed.
+        checkpoints: How checkpointed targets (retention read as a cell cycles) are
+            modelled (``optim.checkpoints``).
 
     Raises:
         ConfigError: A bad value; ``key`` is the field's name (``batch_size``).
@@ -85,6 +88,7 @@ class CampaignSettings:
     accept_changes: tuple[str, ...] | str = ()
     weighing: WeighingSpec | None = None
     feasibility: FeasibilitySpec = field(default_factory=FeasibilitySpec)
+    checkpoints: CheckpointSpec = field(default_factory=CheckpointSpec)
 
     def __post_init__(self) -> None:
         self._check_weighing()

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from torch import Tensor
 
 from optim.acquisition import AcquisitionContext, QuasiRandom, propose
+from optim.checkpoints import cycling
 from optim.exceptions import PoolExhaustedError
 from optim.fitting import FittedModels, fit_models, has_enough_data
 from optim.ledger import Ledger
@@ -95,7 +96,8 @@ class RoundContext:
         seed: The round's seed.
         q: Proposals wanted.
         X_all: ``n x d`` encoded inputs of every ledger row (initial designs keep away).
-        X_pending: ``p x d`` encoded proposed, approved or rejected rows (a proposal
+        X_pending: ``p x d`` encoded proposed, approved or rejected rows, and measured
+            rows still waiting for a checkpointed target's final value (a proposal
             must not repeat one), or ``None``.
         pool: ``c x d`` encoded pool candidates not yet in the ledger, or ``None``
             for a continuous space.
@@ -125,7 +127,8 @@ def round_context(settings: CampaignSettings, ledger: Ledger, seed: int) -> Roun
     """
     tk = settings.tkwargs
     frame = ledger.frame
-    avoid = frame[frame["status"].isin(AVOID)]
+    # cells still cycling are pending too: a batch must not repeat them
+    avoid = frame[frame["status"].isin(AVOID) | cycling(frame, settings.objectives)]
     n_missing = settings.n_initial - len(ledger.active)
     q = n_missing if n_missing > 0 else settings.batch_size
     pool, notes = None, []

@@ -1,6 +1,7 @@
 """Surrogate models: tensors in, botorch ``Model`` out. Knows nothing of campaigns."""
 
 from surrogates.base import Surrogate, validate_training_data
+from surrogates.checkpoints import AtFidelity, CheckpointGP
 from surrogates.classifier import (
     DirichletGPClassifier,
     log_success_probability,
@@ -13,6 +14,8 @@ from surrogates.known import known_model
 from surrogates.validation import loo_predictions
 
 __all__ = [
+    "AtFidelity",
+    "CheckpointGP",
     "DirichletGPClassifier",
     "ForestModel",
     "ForestSurrogate",

@@ -18,6 +18,7 @@ import torch
 from botorch.models import SingleTaskGP
 from torch import Tensor
 
+from surrogates.checkpoints import AtFidelity
 from surrogates.forest import ForestModel
 
 __all__ = ["loo_predictions"]
@@ -36,6 +37,15 @@ def loo_predictions(model: SingleTaskGP | ForestModel) -> tuple[Tensor, Tensor, 
     """
     if isinstance(model, ForestModel):
         return _forest_loo(model)
+    if isinstance(model, AtFidelity):
+        return _checkpoint_loo(model)
+    return _gp_loo(model)
+
+
+def _gp_loo(model: SingleTaskGP, groups: list[Tensor] | None = None,
+            ) -> tuple[Tensor, Tensor, Tensor]:
+    """Closed-form leave-one-out of a GP; ``groups``: index sets left out together
+    (default: rows sharing their inputs)."""
     model.eval()
     X = model.train_inputs[0]
     y = model.train_targets  # standardized when an outcome transform is present
@@ -51,7 +61,8 @@ def loo_predictions(model: SingleTaskGP | ForestModel) -> tuple[Tensor, Tensor, 
         diag = K_inv.diagonal()
         mean = y - alpha / diag
         var = 1.0 / diag
-        for group in _replicate_groups(X):  # left out together (block closed form)
+        for group in _replicate_groups(X) if groups is None else groups:  # left out
+            # together (block closed form)
             block = torch.linalg.inv(K_inv[group][:, group])
             mean[group] = y[group] - block @ alpha[group]
             var[group] = block.diagonal()
@@ -62,6 +73,19 @@ def loo_predictions(model: SingleTaskGP | ForestModel) -> tuple[Tensor, Tensor, 
             mean_u, var_u = tf.untransform(mean.unsqueeze(-1), var.unsqueeze(-1))
             mean, var = mean_u.squeeze(-1), var_u.squeeze(-1)
     return observed, mean, var.clamp_min(0).sqrt()
+
+
+def _checkpoint_loo(model: AtFidelity) -> tuple[Tensor, Tensor, Tensor]:
+    """Each cell with a final reading left out with all its readings: its final value
+    predicted from the other cells (what the round predicts for a new cell)."""
+    gp = model.model
+    X = gp.train_inputs[0]
+    inputs, fidelity = X[:, :-1], X[:, -1]
+    _, cell = torch.unique(inputs, dim=0, return_inverse=True)
+    groups = [torch.nonzero(cell == c).flatten() for c in torch.unique(cell)]
+    observed, mean, sd = _gp_loo(gp, groups)
+    final = fidelity >= 1 - 1e-9
+    return observed[final], mean[final], sd[final]
 
 
 def _replicate_groups(X: Tensor) -> list[Tensor]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,7 @@ from urllib.parse import urlparse
 import torch
 
 from optim.acquisition import AcquisitionSpec, OptimizerSpec
+from optim.checkpoints import CheckpointSpec
 from optim.cost import PrecursorCost, PrecursorPrice
 from optim.exceptions import ConfigError
 from optim.feasibility import FeasibilitySpec
@@ -55,9 +56,10 @@ TYPE_FIELDS = {"continuous": ("resolution", "log_scale", "lower", "upper"),
 COMMON_FIELDS = ("type", "unit", "description", "shared")
 WEIGHING_FIELDS = ("batch_mass_g", "balance_resolution_g", "purity")
 TARGET_FIELDS = ("direction", "threshold", "unit", "transform", "valid_range", "known",
-                 "description", "constraint", "objective")
+                 "description", "constraint", "objective", "checkpoints", "checkpoint_unit")
 CONSTRAINT_FIELDS = ("min", "max")
 FEASIBILITY_FIELDS = ("model", "learn_from")
+CHECKPOINT_FIELDS = ("model", "transform")
 
 
 def _join(prefix: str | None, key: str | None) -> str | None:
@@ -246,7 +248,18 @@ def _target(name: str, t: Mapping, cfg: Mapping, space: SearchSpace, source: str
             unit=t.get("unit", ""), transform=t.get("transform"),
             valid_range=tuple(_pair(vr, f"{key}.valid_range", source)),
             known=known, description=t.get("description", ""), constraint=constraint,
-            objective=t.get("objective", True))
+            objective=t.get("objective", True),
+            checkpoints=_checkpoints(t.get("checkpoints")),
+            checkpoint_unit=t.get("checkpoint_unit", "cycles"))
+
+
+def _checkpoints(value: object) -> object:
+    """A config list of checkpoints as a tuple (anything else is left for ``Target``)."""
+    if value is None:
+        return ()
+    if isinstance(value, Sequence) and not isinstance(value, str):
+        return tuple(value)
+    return value
 
 
 def _with_known_constraints(space: SearchSpace, objectives: Objectives,
@@ -313,6 +326,14 @@ def _weighing(cfg: Mapping, space: SearchSpace, source: str) -> WeighingSpec | N
     with located(source, "weighing"):
         return WeighingSpec(w["batch_mass_g"], w.get("balance_resolution_g", 0.0001),
                             dict(purity))
+
+
+def _checkpoint_spec(cfg: Mapping, source: str) -> CheckpointSpec:
+    """The ``checkpoints:`` block (absent: the checkpoint GP on fade-law values)."""
+    c = _mapping(cfg.get("checkpoints") or {}, "checkpoints", source)
+    _unknown_fields(c, CHECKPOINT_FIELDS, "checkpoints", source)
+    with located(source, "checkpoints"):
+        return CheckpointSpec(**{k: str(v) for k, v in c.items()})
 
 
 def _feasibility(cfg: Mapping, source: str) -> FeasibilitySpec:
@@ -393,6 +414,7 @@ def settings_from_config(
             accept_changes=_accept(cfg.get("accept_changes")),
             weighing=_weighing(cfg, space, source),
             feasibility=_feasibility(cfg, source),
+            checkpoints=_checkpoint_spec(cfg, source),
         )
 
 

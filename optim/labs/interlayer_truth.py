@@ -173,17 +173,47 @@ class InterlayerTruth:
         """Critical current density (before the staircase readout), mA/cm2."""
         return np.minimum(*self.ccd_limits(frame))
 
-    def coulombic_loss(self, frame: pd.DataFrame) -> np.ndarray:
-        """Per-cycle Coulombic loss ``1 - CE``, averaged over ``cycles`` (seed consumption)."""
+    def loss_components(self, frame: pd.DataFrame) -> dict[str, np.ndarray]:
+        """The per-cycle Coulombic loss by cause, averaged over ``cycles``: SEI growth,
+        dead Na, cracks/delamination and voids (docs/SIMULATORS.md 2)."""
         lay = self._layers(frame)
         j = frame["current_density_mA_cm2"].to_numpy(float)
         p = frame["stack_pressure_MPa"].to_numpy(float)
         strip = self._strip(lay, p, lay["theta_cycled"])
-        sei = 1.5e-3 * (1 - 0.9 * lay["pi"])
-        dead = 6e-4 * (1 - 0.7 * lay["theta_cycled"]) * (j / 0.5) ** 0.5
-        crack = 1.5e-3 * lay["kappa"] * (j / 0.5) + 5e-4 * lay["delta"]
-        void = 8e-4 * np.maximum(0.0, j / strip - 0.5) ** 2 * (10 / p) ** 0.5
-        return sei + dead + crack + void
+        return {
+            "sei": 1.5e-3 * (1 - 0.9 * lay["pi"]),
+            "dead": 6e-4 * (1 - 0.7 * lay["theta_cycled"]) * (j / 0.5) ** 0.5,
+            "crack": 1.5e-3 * lay["kappa"] * (j / 0.5) + 5e-4 * lay["delta"],
+            "void": 8e-4 * np.maximum(0.0, j / strip - 0.5) ** 2 * (10 / p) ** 0.5,
+        }
+
+    def coulombic_loss(self, frame: pd.DataFrame) -> np.ndarray:
+        """Per-cycle Coulombic loss ``1 - CE``, averaged over ``cycles`` (seed consumption)."""
+        c = self.loss_components(frame)
+        return c["sei"] + c["dead"] + c["crack"] + c["void"]
+
+    def retention_curve(self, frame: pd.DataFrame, cycles) -> np.ndarray:
+        """Retention (%) after each of ``cycles`` (``n x m``), for a cell that does not
+        short; equal to :meth:`retention_pct` at ``cycles`` = ``self.cycles``.
+
+        The capacity-fade law (docs/SIMULATORS.md 2.3, shape [E]): the cumulative log
+        capacity loss ``(F-1) ln(1 - loss) [w_sei sqrt(u) + w_dead u + w_mech u^2]``,
+        ``u = (N-1)/(F-1)``, weights the causes' shares of the loss: SEI growth slows
+        as it passivates (its per-cycle loss falls as ``1/sqrt(N)``), dead Na is lost
+        at a constant rate, and cracks and voids grow as damage accumulates (a per-cycle
+        loss rising linearly: the knee of a failing cell); times the cathode's fade
+        ``1 - 0.02 (j/0.5) N/F``.
+        """
+        c = self.loss_components(frame)
+        total = c["sei"] + c["dead"] + c["crack"] + c["void"]
+        j = frame["current_density_mA_cm2"].to_numpy(float)[:, None]
+        n = np.asarray(cycles, dtype=float)[None, :]
+        f = float(self.cycles)
+        u = (n - 1) / (f - 1)
+        shape = (c["sei"][:, None] * np.sqrt(u) + c["dead"][:, None] * u
+                 + (c["crack"] + c["void"])[:, None] * u**2) / total[:, None]
+        log_ret = (f - 1) * np.log1p(-total)[:, None] * shape
+        return 100 * np.exp(log_ret) * (1 - 0.02 * (j / 0.5) * n / f)
 
     def retention_pct(self, frame: pd.DataFrame) -> np.ndarray:
         """Capacity retention after ``cycles`` cycles, %, for a cell that did not short."""

@@ -468,7 +468,7 @@ class MlflowTracker:
             rec = rows.get(run.data.tags.get("ledger_id"))
             metrics = []
             for t in targets:
-                key = f"measured_{t}"
+                key = f"measured_{t}".replace("@", "_at_")  # mlflow: no @ in names
                 value = float(rec[t]) if rec is not None and _finite(rec.get(t)) else None
                 shown = run.data.metrics.get(key)
                 shown = shown if _finite(shown) else None

@@ -1,0 +1,199 @@
+"""Checkpointed targets: values read as a long measurement goes (a cell's retention at
+cycles 25, 50, ..., 350), and how a round models them.
+
+The ledger holds one column per checkpoint (``retention_pct@50``; the last checkpoint
+is the target's own column). A round models a checkpointed target one of three ways
+(config ``checkpoints.model``):
+
+- ``fidelity`` (default): one GP over inputs and checkpoint (``surrogates.CheckpointGP``)
+  trained on every value read so far, predicting the final checkpoint; cells still
+  cycling are pending, so a batch does not repeat them.
+- ``latest``: each cell's latest reading taken as if it were final.
+- ``final``: only cells with the final checkpoint (waiting for cycle 350).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+from botorch.models.model import Model
+
+from optim.exceptions import ConfigError
+from optim.objectives import Objectives, Target
+from surrogates.checkpoints import TRANSFORMS, CheckpointGP
+
+__all__ = ["MODELS", "CheckpointSpec", "Waiting", "cycling", "fit_checkpointed",
+           "latest_values", "long_table", "waiting"]
+
+MODELS = ("fidelity", "latest", "final")
+Z90 = 1.6448536269514722  # half-width of a central 90 % normal interval, in sd
+
+
+@dataclass(frozen=True)
+class CheckpointSpec:
+    """How a round models checkpointed targets (module docstring).
+
+    Args:
+        model: ``fidelity``, ``latest`` or ``final``.
+        transform: For ``fidelity``: ``fade_law`` (values mapped to the final value a
+            constant per-cycle fade implies, then modelled; targets in % of a first
+            value, not log10-modelled, only) or ``none``.
+    """
+
+    model: str = "fidelity"
+    transform: str = "fade_law"
+
+    def __post_init__(self) -> None:
+        if self.model not in MODELS:
+            raise ConfigError(f"value={self.model!r}; expected one of {list(MODELS)}. Fix: "
+                              "fidelity (read partial curves), latest or final.",
+                              key="model", value=self.model)
+        if self.transform not in TRANSFORMS:
+            raise ConfigError(f"value={self.transform!r}; expected one of "
+                              f"{list(TRANSFORMS)}.", key="transform", value=self.transform)
+
+
+def long_table(frame: pd.DataFrame, target: Target) -> pd.DataFrame:
+    """Every value read of ``target``: one row per (ledger row, checkpoint), columns
+    ``row`` (ledger index), ``checkpoint`` and ``value``; measured rows only."""
+    rows = frame[frame["status"] == "measured"]
+    parts = []
+    for col, cp in target.checkpoint_columns.items():
+        have = rows[col].notna()
+        parts.append(pd.DataFrame({"row": rows.index[have], "checkpoint": cp,
+                                   "value": rows.loc[have, col].to_numpy(float)}))
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
+        columns=["row", "checkpoint", "value"])
+
+
+def latest_values(frame: pd.DataFrame, target: Target) -> pd.Series:
+    """Each measured row's latest reading of ``target`` (NaN: none yet)."""
+    cols = list(target.checkpoint_columns)
+    return frame[cols].ffill(axis=1).iloc[:, -1].where(frame["status"] == "measured")
+
+
+def cycling(frame: pd.DataFrame, objectives: Objectives) -> pd.Series:
+    """Measured rows still waiting for a checkpointed target's final value."""
+    out = pd.Series(False, index=frame.index)
+    for t in objectives.checkpointed:
+        out |= (frame["status"] == "measured") & frame[t.name].isna()
+    return out
+
+
+def fit_checkpointed(frame: pd.DataFrame, target: Target, spec: CheckpointSpec,
+                     encode, bounds, cat_dims, surrogate, tkwargs,
+                     ) -> tuple[Model, pd.Index, str] | None:
+    """The model of a checkpointed target, the ledger rows it learned from and a note;
+    ``None`` when too few cells have a reading.
+
+    Args:
+        frame: The ledger.
+        target: The checkpointed target.
+        spec: How to model it.
+        encode: ``rows -> n x d`` encoded inputs.
+        bounds: Encoded bounds.
+        cat_dims: Categorical input index to its number of choices (or empty).
+        surrogate: The campaign's surrogate (``latest`` and ``final`` fit with it).
+        tkwargs: dtype and device.
+    """
+    measured = frame[frame["status"] == "measured"]
+    need = surrogate.min_measurements
+    cats = {"cat_dims": cat_dims} if cat_dims else {}
+    if spec.model == "final":
+        rows = measured[measured[target.name].notna()]
+        if len(rows) < need:
+            return None
+        y = target.to_model(rows[target.name].to_numpy(float, copy=True))
+        model = surrogate.fit(encode(rows), torch.as_tensor(y, **tkwargs).unsqueeze(-1),
+                              bounds, **cats)
+        return model, rows.index, f"{target.name}: {len(rows)} final value(s)"
+    if spec.model == "latest":
+        latest = latest_values(frame, target).dropna()
+        if len(latest) < need:
+            return None
+        rows = frame.loc[latest.index]
+        y = target.to_model(latest.to_numpy(float, copy=True))
+        model = surrogate.fit(encode(rows), torch.as_tensor(y, **tkwargs).unsqueeze(-1),
+                              bounds, **cats)
+        n_final = int(rows[target.name].notna().sum())
+        return model, rows.index, (f"{target.name}: latest readings of {len(rows)} cells "
+                                   f"taken as final ({n_final} at the final checkpoint)")
+    transform = spec.transform if target.unit == "%" and target.transform is None else "none"
+    table = long_table(frame, target)
+    cells = table["row"].unique()
+    if len(cells) < need:
+        return None
+    X = encode(frame.loc[table["row"]])
+    y = torch.as_tensor(table["value"].to_numpy(float, copy=True), **tkwargs).unsqueeze(-1)
+    if transform == "none":
+        y = target.to_model(y)
+    cps = torch.as_tensor(table["checkpoint"].to_numpy(float, copy=True), **tkwargs)
+    gp = CheckpointGP(min_measurements=need, transform=transform)
+    model = gp.fit(X, y, cps, float(target.final_checkpoint), bounds, cat_dims or None)
+    n_final = int(frame.loc[cells, target.name].notna().sum())
+    return model, pd.Index(cells), (
+        f"{target.name}: checkpoint GP on {len(table)} readings of {len(cells)} cells "
+        f"({n_final} at the final checkpoint {target.final_checkpoint} "
+        f"{target.checkpoint_unit}), predicting the final value")
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """A cell still cycling: what it has, what it waits for, and its predicted final.
+
+    Args:
+        id: The ledger id.
+        target: The checkpointed target.
+        last: The latest checkpoint read (``None``: none yet) and ...
+        last_value: ... its value.
+        next: The checkpoint it waits for.
+        mean: Predicted final value (physical unit), ``nan`` without a model; ...
+        lo90: ... and its 90 % interval.
+        hi90: (upper end)
+        readings: Checkpoint to value so far.
+    """
+
+    id: str
+    target: Target
+    last: int | None
+    last_value: float
+    next: int
+    mean: float
+    lo90: float
+    hi90: float
+    readings: dict[int, float]
+
+
+def waiting(frame: pd.DataFrame, objectives: Objectives, model_for, encode,
+            ) -> list[Waiting]:
+    """The cells waiting for a checkpoint, with the round's prediction of their final
+    value (``model_for(target)``: the fitted model of the target, or ``None``)."""
+    out: list[Waiting] = []
+    for t in objectives.checkpointed:
+        rows = frame[(frame["status"] == "measured") & frame[t.name].isna()]
+        if rows.empty:
+            continue
+        model = model_for(t)
+        mean = lo = hi = np.full(len(rows), np.nan)
+        if model is not None:
+            with torch.no_grad():
+                post = model.posterior(encode(rows), observation_noise=True)
+                m = post.mean.squeeze(-1).cpu().numpy()
+                sd = post.variance.clamp_min(0).sqrt().squeeze(-1).cpu().numpy()
+            mean, lo, hi = (t.from_model(v) for v in (m, m - Z90 * sd, m + Z90 * sd))
+            lo_v, hi_v = t.valid_range
+            if lo_v is not None:
+                lo = np.maximum(lo, lo_v)
+            if hi_v is not None:
+                hi = np.minimum(hi, hi_v)
+        for k, (_, row) in enumerate(rows.iterrows()):
+            readings = {cp: float(row[c]) for c, cp in t.checkpoint_columns.items()
+                        if not np.isnan(row[c])}
+            last = max(readings) if readings else None
+            nxt = next(cp for cp in t.checkpoints if last is None or cp > last)
+            out.append(Waiting(row["id"], t, last, readings.get(last, np.nan), nxt,
+                               float(mean[k]), float(lo[k]), float(hi[k]), readings))
+    return out
