@@ -29,7 +29,7 @@ from optim.report import best_in_words, format_batch, loop_line, next_steps
 from optim.tracking import NullTracker
 
 STEP_KEYS = ("campaign", "record", "approve", "reject", "rounds", "experiments", "lab",
-             "accept_changes", "recipe", "sync")
+             "accept_changes", "recipe", "sync", "weeks", "round_every_days")
 
 
 def _ids(value: object) -> list[str]:
@@ -81,9 +81,17 @@ def _run(cfg: DictConfig) -> None:
         raise ConfigError("sync=true and another step (record=, approve=/reject=, recipe=, "
                           "rounds=, experiments=) given together. Fix: run them as two "
                           "commands (one step at a time).", key="sync", value=True)
+    weeks = plain.get("weeks")
+    every = plain.get("round_every_days", 7)
+    if weeks is not None:
+        _check_calendar(campaign, weeks, every, bool(record or approve or reject or sync
+                                                     or recipe is not None or rounds
+                                                     or experiments))
     if rounds is None and experiments is None:
         rounds = 1
-    if recipe is not None:
+    if weeks is not None:
+        _calendar(campaign, float(weeks), float(every))
+    elif recipe is not None:
         _recipe(campaign, str(recipe))
     elif record:
         _record(campaign, Path(record))
@@ -182,6 +190,56 @@ def _claim_benchmark_folder(campaign: Campaign) -> None:
             f"benchmark job folder {folder} is already used by another job. Fix: sweep "
             "only strategy and seed (add a configs/strategy/<name>.yaml for another "
             "arm), or start a new sweep.") from None
+
+
+def _check_calendar(campaign: Campaign, weeks: object, every: object, other: bool) -> None:
+    """``weeks=`` needs a lab with a clock, positive numbers and no other step."""
+    for key, value in (("weeks", weeks), ("round_every_days", every)):
+        if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+            raise ConfigError(f"config key {key}: value={value!r}; expected a number > 0. "
+                              f"Fix: e.g. {key}={26 if key == 'weeks' else 7}.", key=key,
+                              value=value)
+    if campaign.lab is None or not hasattr(campaign.lab, "start"):
+        raise ConfigError(f"weeks={weeks} runs the loop on a calendar and needs a lab with "
+                          "a clock (one whose results arrive over time): lab=cycling "
+                          "(campaign=interlayer). Fix: add lab=cycling, or use rounds= with "
+                          "lab=simulated.", key="weeks", value=weeks)
+    if other:
+        raise ConfigError("weeks= and another step (record=, approve=/reject=, recipe=, "
+                          "sync=, rounds=, experiments=) given together. Fix: run them as "
+                          "two commands.", key="weeks", value=weeks)
+
+
+def _calendar(campaign: Campaign, weeks: float, every: float) -> None:
+    """The closed loop on a calendar; one line per due date."""
+    from optim.calendar import run_calendar
+
+    print("Simulated lab with a clock: an illustrative ground truth (docs/SIMULATORS.md), "
+          "not predictive chemistry.")
+
+    def progress(date) -> None:
+        planned = (f"round {date.result.round}: {len(date.started)} started"
+                   if date.result is not None else "no free channel")
+        say(f"day {date.day:g} (week {date.day / 7:.1f}): {len(date.recorded)} cell(s) "
+            f"reported; {planned}; {date.cycling} on channels")
+
+    with status(f"campaign {campaign.name}, {weeks:g} simulated weeks"):
+        dates = run_calendar(campaign, campaign.lab, weeks, every, on_round=progress)
+    last = next((d.result for d in reversed(dates) if d.result is not None), None)
+    if last is not None and last.waiting:
+        from optim.report import waiting_lines
+
+        print(f"As of the last round ({last.round}):")
+        print("\n".join(waiting_lines(last)))
+    ledger = campaign.ledger
+    started = sum(len(d.started) for d in dates)
+    print(f"Summary after {weeks:g} weeks: {started} cell(s) started, "
+          f"{int((ledger['status'] == 'failed').sum())} failed; "
+          f"{best_in_words(ledger, campaign.settings)}.")
+    print(f"Ledger: {campaign.ledger_path}")
+    hint = campaign.review_hint()
+    if hint:
+        print(f"Review in the mlflow UI: {hint}")
 
 
 def _closed_loop(campaign: Campaign, rounds: int | None, benchmark: bool,

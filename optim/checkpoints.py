@@ -23,10 +23,10 @@ from botorch.models.model import Model
 
 from optim.exceptions import ConfigError
 from optim.objectives import Objectives, Target
-from surrogates.checkpoints import TRANSFORMS, CheckpointGP
+from surrogates.checkpoints import TRANSFORMS, AtFidelity, CheckpointGP, fade_back
 
 __all__ = ["MODELS", "CheckpointSpec", "Waiting", "cycling", "fit_checkpointed",
-           "latest_values", "long_table", "waiting"]
+           "latest_values", "long_table", "predicted_curves", "waiting", "waiting_table"]
 
 MODELS = ("fidelity", "latest", "final")
 Z90 = 1.6448536269514722  # half-width of a central 90 % normal interval, in sd
@@ -102,7 +102,11 @@ def fit_checkpointed(frame: pd.DataFrame, target: Target, spec: CheckpointSpec,
     measured = frame[frame["status"] == "measured"]
     need = surrogate.min_measurements
     cats = {"cat_dims": cat_dims} if cat_dims else {}
-    if spec.model == "final":
+    partial = any(measured[c].notna().any() for c in target.checkpoint_columns
+                  if c != target.name)
+    if spec.model == "final" or (spec.model == "fidelity" and not partial):
+        # no reading before the final one: the checkpoint GP has nothing more to read
+        # than the campaign's surrogate on the final values (a lab that waits)
         rows = measured[measured[target.name].notna()]
         if len(rows) < need:
             return None
@@ -197,3 +201,44 @@ def waiting(frame: pd.DataFrame, objectives: Objectives, model_for, encode,
             out.append(Waiting(row["id"], t, last, readings.get(last, np.nan), nxt,
                                float(mean[k]), float(lo[k]), float(hi[k]), readings))
     return out
+
+
+def predicted_curves(frame: pd.DataFrame, objectives: Objectives, model_for, encode,
+                     ) -> dict[str, dict[str, tuple[list[int], np.ndarray, np.ndarray,
+                                                    np.ndarray]]]:
+    """Per checkpointed target read by a checkpoint GP, each waiting cell's predicted
+    value (mean, 90 % interval with reading noise) at every checkpoint: the curve so
+    far and its continuation, for the reviewer's figure."""
+    out: dict = {}
+    for t in objectives.checkpointed:
+        model = model_for(t)
+        rows = frame[(frame["status"] == "measured") & frame[t.name].isna()]
+        if not isinstance(model, AtFidelity) or rows.empty:
+            continue
+        cps = list(t.checkpoints)
+        X = encode(rows)
+        gp = model.model
+        n, m = X.shape[0], len(cps)
+        s = torch.tensor([c / t.final_checkpoint for c in cps]).to(X)
+        Xs = torch.cat([X.unsqueeze(1).expand(n, m, X.shape[-1]),
+                        s.view(1, m, 1).expand(n, m, 1)], dim=-1)
+        with torch.no_grad():
+            post = gp.posterior(Xs.reshape(n * m, -1), observation_noise=True)
+            mean = post.mean.reshape(n, m).cpu().numpy()
+            sd = post.variance.clamp_min(0).sqrt().reshape(n, m).cpu().numpy()
+        lo, hi = mean - Z90 * sd, mean + Z90 * sd
+        if model.transform == "fade_law":  # back from implied-final to the reading
+            mean, lo, hi = (fade_back(v, np.array(cps, dtype=float), t.final_checkpoint)
+                            for v in (mean, lo, hi))
+        out[t.name] = {ident: (cps, mean[k], lo[k], hi[k])
+                       for k, ident in enumerate(rows["id"])}
+    return out
+
+
+def waiting_table(waits: list[Waiting]) -> pd.DataFrame:
+    """Waiting cells as a table (the round run's ``cycling.json`` in mlflow)."""
+    return pd.DataFrame([{
+        "id": w.id, "target": w.target.name, "last_checkpoint": w.last,
+        "last_value": w.last_value, "next_checkpoint": w.next,
+        "pred_final_mean": w.mean, "pred_final_lo90": w.lo90, "pred_final_hi90": w.hi90}
+        for w in waits])

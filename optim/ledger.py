@@ -541,8 +541,11 @@ class Ledger:
         counts = f["status"].value_counts()
         parts = [f"{int(counts[s])} {s}" for s in STATUSES if s in counts]
         measured = f[f["status"] == "measured"]
-        waiting = {t: int(measured[t].isna().sum()) for t in self.schema.targets}
-        waits = [f"{n} waiting for {t}" for t, n in waiting.items() if 0 < n < len(measured)]
+        finals = [t.name for t in self.schema.objectives.measured]  # checkpoints aside
+        waiting = {t: int(measured[t].isna().sum()) for t in finals}
+        cycled = {t.name for t in self.schema.objectives.checkpointed}
+        waits = [f"{n} {'still cycling, ' if t in cycled else ''}waiting for {t}"
+                 for t, n in waiting.items() if 0 < n < len(measured)]
         text = (f"Read {self.path}: {len(f)} experiment(s): {', '.join(parts)}"
                 + (f" ({'; '.join(waits)})" if waits else "") + ".")
         never = [t for t in self.schema.targets if f.loc[f["status"] == "measured", t].isna().all()]

@@ -50,7 +50,7 @@ from optim.rounds import RoundResult
 from optim.settings import CampaignSettings
 
 __all__ = ["composition_figure", "failure_figure", "inputs_figure", "model_check_figure",
-           "pareto_figure", "progress_figure", "round_figures"]
+           "pareto_figure", "progress_figure", "retention_curves_figure", "round_figures"]
 
 MEASURED, FRONT, PENDING, PROPOSED = "#8c8c8c", "#1f77b4", "#ff7f0e", "#d62728"
 DPI = 100          # savefig's default dpi is the figure's: 10 in -> 1000 px
@@ -794,6 +794,36 @@ def progress_figure(result: RoundResult, settings: CampaignSettings) -> Figure:
     return fig
 
 
+def retention_curves_figure(result: RoundResult, limit: int = 12) -> Figure | None:
+    """Each waiting cell's readings so far (points) and the round's predicted curve to
+    the final checkpoint (line, 90 % band); ``None`` without a checkpoint GP's curves."""
+    curves = next(iter(result.curves.items()), None)
+    if curves is None or not curves[1]:
+        return None
+    name, cells = curves
+    t = next(w.target for w in result.waiting if w.target.name == name)
+    readings = {w.id: w.readings for w in result.waiting if w.target.name == name}
+    shown = list(cells)[:limit]
+    fig, nrows, ncols = _grid(len(shown), 3.2, extra_in=0.8)
+    for k, ident in enumerate(shown):
+        cps, mean, lo, hi = cells[ident]
+        ax = fig.add_subplot(nrows, ncols, k + 1)
+        ax.fill_between(cps, lo, hi, color=FRONT, alpha=0.2, lw=0)
+        ax.plot(cps, mean, c=FRONT, lw=1.2)
+        got = readings.get(ident, {})
+        ax.plot(list(got), list(got.values()), "o", c="k", ms=4)
+        ax.set_title(f"{ident}: {mean[-1]:.3g} [{lo[-1]:.3g}, {hi[-1]:.3g}]")
+        ax.set_xlabel(t.checkpoint_unit)
+        ax.set_ylabel(t.label)
+        _style(ax)
+    more = f" (first {limit} of {len(cells)})" if len(cells) > limit else ""
+    fig.suptitle(f"{result.campaign} round {result.round}: cells still cycling{more}\n"
+                 f"readings (points), predicted {t.name} and 90 % band to "
+                 f"{t.final_checkpoint} {t.checkpoint_unit}", fontsize=SUPTITLE_PT)
+    fig.tight_layout()
+    return fig
+
+
 def round_figures(result: RoundResult, settings: CampaignSettings) -> dict[str, Figure]:
     """Every review figure of a round, by artifact name."""
     figures = {"plots/pareto_front.png": pareto_figure(result, settings),
@@ -810,4 +840,7 @@ def round_figures(result: RoundResult, settings: CampaignSettings) -> dict[str, 
     inputs = inputs_figure(result, settings)
     if inputs is not None:
         figures["plots/inputs.png"] = inputs
+    curves = retention_curves_figure(result)
+    if curves is not None:
+        figures["plots/retention_curves.png"] = curves
     return figures

@@ -14,6 +14,7 @@ from optim.rounds import RoundResult
 from optim.settings import CampaignSettings
 
 __all__ = ["best_in_words", "describe_round", "format_batch", "loop_line", "model_check_line",
+           "waiting_lines",
            "next_steps"]
 
 
@@ -100,10 +101,36 @@ def format_batch(result: RoundResult, settings: CampaignSettings) -> str:
     check = model_check_line(result)
     if check:
         lines.append(check)
+    cycling = waiting_lines(result)
+    if cycling:
+        lines += ["", *cycling]
     rest = [n for n in result.notes if not _is_decision(n)]
     if rest:
         lines += [""] + [f"note: {n}" for n in rest]
     return "\n".join(lines)
+
+
+def waiting_lines(result: RoundResult, limit: int = 12, bullet: str = "  ") -> list[str]:
+    """The cells still waiting for a checkpoint: what each has read, what it waits for,
+    and the round's predicted final value with its 90 % interval (reading noise in)."""
+    waits = result.waiting
+    if not waits:
+        return []
+    t = waits[0].target
+    unit = f" {t.unit}" if t.unit and t.unit != "%" else t.unit
+    lines = [f"Cells still {('cycling' if t.checkpoint_unit == 'cycles' else 'running')} "
+             f"({len(waits)}): predicted {t.name} at {t.final_checkpoint} "
+             f"{t.checkpoint_unit}, 90 % interval"]
+    for w in waits[:limit]:
+        read = (f"read to {w.last} ({_fmt(w.last_value)}{unit})" if w.last is not None
+                else "nothing read yet")
+        pred = (f"predicted {_fmt(w.mean)} [{_fmt(w.lo90)}, {_fmt(w.hi90)}]{unit}"
+                if math.isfinite(w.mean) else "no prediction yet (too few cells read)")
+        lines.append(f"{bullet}{w.id}: {read}, waits for {w.next}; {pred}")
+    if len(waits) > limit:
+        lines.append(f"{bullet}... and {len(waits) - limit} more (mlflow: the round run's "
+                     "cycling.json)")
+    return lines
 
 
 def _is_decision(note: str) -> bool:
@@ -183,6 +210,9 @@ def describe_round(result: RoundResult, settings: CampaignSettings) -> str:
         lines.append("Best measured so far: " + ", ".join(
             f"{k} {_fmt(v)} (`{ident}`)" for k, (v, ident) in samples.items()) + ".")
     lines += _aims_in_words(aims)
+    cycling = waiting_lines(result, bullet="- ")
+    if cycling:
+        lines.append(cycling[0] + ":\n\n" + "\n".join(cycling[1:]))
     lines += [f"Note: {n}" for n in result.notes if not _is_decision(n)]
     lines.append("Review: compare the child runs (one per proposal) and set the tag "
                  "`decision` to `approve` or `reject` on a proposal's run; the next round "

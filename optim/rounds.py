@@ -19,6 +19,7 @@ import pandas as pd
 import torch
 from botorch.models.model import Model
 
+from optim.checkpoints import Waiting, predicted_curves, waiting
 from optim.fitting import predict
 from optim.ledger import DECISIONS, Decision, Ledger, now
 from optim.metrics import LooCheck, best_measured, loo_checks, measured_hypervolume
@@ -57,6 +58,11 @@ class RoundResult:
         read: What the round read from the ledger, in words (``Ledger.summary``).
         space: The search space (how inputs read).
         feasibility: The classifier of success the batch was weighted by, or ``None``.
+        waiting: Cells still waiting for a checkpoint, with the round's prediction of
+            their final value (``optim.checkpoints.Waiting``).
+        curves: For the retention-curve figure: per checkpointed target, the
+            round's predicted mean and 90 % interval of each waiting cell at every
+            checkpoint (``{target: {id: (checkpoints, mean, lo, hi)}}``).
     """
 
     campaign: str
@@ -76,6 +82,8 @@ class RoundResult:
     read: str = ""
     space: SearchSpace | None = None
     feasibility: Model | None = None
+    waiting: list[Waiting] = field(default_factory=list)
+    curves: dict = field(default_factory=dict)
 
     def input_text(self, name: str, value: object) -> str:
         """An input's value as people read it (a category by name, ``550`` for a
@@ -195,14 +203,36 @@ def plan_round(settings: CampaignSettings,
         batch = _batch(settings, ledger, rnd, proposal)
         ledger.append(batch)
     metrics = _metrics(settings, ledger, proposal, seconds, spent)
-    metrics["round_s"] = time.perf_counter() - t_start
     fitted = proposal.fitted
+    waits, curves = _waiting(settings, ledger, fitted)
+    metrics["n_cycling"] = float(len({w.id for w in waits}))
+    metrics["round_s"] = time.perf_counter() - t_start
     return RoundResult(settings.name, rnd, proposal.strategy, batch, ledger.frame.copy(),
                        settings.ledger_path, metrics, [*notes, *ctx.notes, *proposal.notes],
                        seed, settings.space.names, settings.schema.targets,
                        fitted.model if fitted else None, fitted.targets if fitted else [],
                        understood, read, settings.space,
-                       fitted.feasibility if fitted else None)
+                       fitted.feasibility if fitted else None, waits, curves)
+
+
+def _waiting(settings: CampaignSettings, ledger: Ledger, fitted,
+             ) -> tuple[list[Waiting], dict]:
+    """Cells waiting for a checkpoint, their predicted final values and predicted
+    curves (empty without checkpointed targets)."""
+    if not settings.objectives.checkpointed:
+        return [], {}
+    tk = settings.tkwargs
+
+    def model_for(t):
+        if fitted is None or t not in fitted.targets:
+            return None
+        return fitted.model.models[fitted.targets.index(t)]
+
+    def encode(rows):
+        return settings.space.encode(rows, **tk)
+
+    waits = waiting(ledger.frame, settings.objectives, model_for, encode)
+    return waits, predicted_curves(ledger.frame, settings.objectives, model_for, encode)
 
 
 def record_results(settings: CampaignSettings, results: Path | pd.DataFrame,

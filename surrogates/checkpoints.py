@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from botorch.fit import fit_gpytorch_mll
 from botorch.models import SingleTaskGP
@@ -37,7 +38,7 @@ from torch import Tensor
 from surrogates.base import validate_training_data
 from surrogates.exceptions import SurrogateSettingsError, TrainingDataError
 
-__all__ = ["TRANSFORMS", "AtFidelity", "CheckpointGP", "fade_law"]
+__all__ = ["TRANSFORMS", "AtFidelity", "CheckpointGP", "fade_back", "fade_law"]
 
 TRANSFORMS = ("none", "fade_law")
 
@@ -50,14 +51,23 @@ def fade_law(values: Tensor, checkpoints: Tensor, final: float) -> Tensor:
     return 100 * ratio.pow(power)
 
 
+def fade_back(final: np.ndarray, checkpoints: np.ndarray, last: float) -> np.ndarray:
+    """The inverse of :func:`fade_law`: the reading at ``checkpoints`` whose implied
+    final value is ``final`` (%)."""
+    ratio = np.clip(np.asarray(final, dtype=float) / 100, 0, 1)
+    return 100 * ratio ** ((np.asarray(checkpoints, dtype=float) - 1) / (last - 1))
+
+
 class AtFidelity(Model):
     """A model over ``(x, s)`` read at one fidelity: ``posterior(X)`` is the posterior at
     ``(X, s)`` (``s = 1``: the final checkpoint). One output."""
 
-    def __init__(self, model: SingleTaskGP, fidelity: float = 1.0) -> None:
+    def __init__(self, model: SingleTaskGP, fidelity: float = 1.0,
+                 transform: str = "none") -> None:
         super().__init__()
         self.model = model
         self.fidelity = fidelity
+        self.transform = transform  # how the readings were mapped before the fit
 
     @property
     def num_outputs(self) -> int:
@@ -134,7 +144,7 @@ class CheckpointGP:
         X = torch.cat([train_X, s], dim=-1)
         model = self._model(X, Y, bounds, sorted(cat_dims or {}))
         fit_gpytorch_mll(ExactMarginalLogLikelihood(model.likelihood, model))
-        return AtFidelity(model.eval(), 1.0)
+        return AtFidelity(model.eval(), 1.0, self.transform)
 
     @staticmethod
     def _model(X: Tensor, Y: Tensor, bounds: Tensor, cats: list[int]) -> SingleTaskGP:

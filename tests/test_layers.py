@@ -23,7 +23,7 @@ FLOORS = {
     "optim.timing": 0, "optim.progress": 0,
     "optim.search_space": 1, "optim.kernel": 1,
     "optim.objectives": 2, "optim.cost": 2, "optim.weighing": 2,
-    "optim.feasibility": 3,
+    "optim.feasibility": 3, "optim.checkpoints": 3,
     "optim.cells": 3, "optim.acquisition": 3, "optim.history": 3,
     "optim.ledger": 4, "optim.pool": 4, "optim.labs": 4,
     "optim.settings": 5,
@@ -34,6 +34,7 @@ FLOORS = {
     "optim.server": 9,  # the tracking server (mlflow, PostgreSQL): exceptions only
     "optim.config": 10,
     "optim.campaign": 11,
+    "optim.calendar": 11.5,  # the closed loop on a lab's clock: drives a Campaign
     "optim": 12,  # optim/__init__.py: re-exports Campaign lazily
     "optim.__main__": 12, "optim.benchmarks": 12,
 }

@@ -10,7 +10,8 @@ cycle at their own current density, 2 h/(mA/cm2) a cycle, retention read at cycl
 
 - ``final``: waits for cycle 350 (retention modelled from finished cells only);
 - ``latest``: each cell's latest retention reading taken as if final;
-- ``fidelity``: the checkpoint GP (the default), reading partial curves.
+- ``fidelity``: the checkpoint GP on fade-law values (``checkpoints.transform=fade_law``);
+- ``fidelity-raw``: the checkpoint GP on the readings as read (``transform=none``).
 
 Per arm and week: the hypervolume (model scale, reference point = thresholds) of the
 cells STARTED by then, from the simulator's NOISE-FREE final values (a cell that
@@ -35,13 +36,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-ARMS = ("final", "latest", "fidelity")
+ARMS = ("final", "latest", "fidelity", "fidelity-raw")
+OVERRIDES = {"final": ["checkpoints.model=final"], "latest": ["checkpoints.model=latest"],
+             "fidelity": ["checkpoints.model=fidelity", "checkpoints.transform=fade_law"],
+             "fidelity-raw": ["checkpoints.model=fidelity", "checkpoints.transform=none"]}
 
 
 def run_one(arm: str, seed: int, weeks: float, folder: str) -> dict:
     """One calendar run; the hypervolume per week and the CPU time."""
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    from optim import Campaign
+    from optim.campaign import Campaign
     from optim.calendar import run_calendar
     from optim.labs.cycling import CyclingInterlayerLab
     from optim.labs.simulated import SimulatedInterlayerLab
@@ -49,8 +53,7 @@ def run_one(arm: str, seed: int, weeks: float, folder: str) -> dict:
 
     cpu = time.process_time()
     campaign = Campaign.from_config("interlayer", overrides=[
-        f"paths.runs={folder}", "tracking=none", f"seed={seed}",
-        f"checkpoints.model={arm}"])
+        f"paths.runs={folder}", "tracking=none", f"seed={seed}", *OVERRIDES[arm]])
     lab = CyclingInterlayerLab(SimulatedInterlayerLab(seed=seed))
     dates = run_calendar(campaign, lab, weeks)
     settings = campaign.settings
@@ -145,7 +148,7 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seeds", type=int, default=5)
     p.add_argument("--weeks", type=float, default=26)
-    p.add_argument("--arms", default=",".join(ARMS))
+    p.add_argument("--arms", default="final,latest,fidelity,fidelity-raw")
     p.add_argument("--jobs", type=int, default=2)
     p.add_argument("--out", type=Path, default=None, help="write runs as JSON here")
     p.add_argument("--figure", type=Path, default=None)

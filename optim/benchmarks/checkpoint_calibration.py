@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--test", type=int, default=20)
     a = p.parse_args(argv)
     torch.set_num_threads(1)
-    from optim import Campaign
+    from optim.campaign import Campaign
 
     settings = Campaign.from_config("interlayer", overrides=["tracking=none"]).settings
     rows = [r for rep in range(a.reps) for r in one(settings, rep, a.train, a.test)]

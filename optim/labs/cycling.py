@@ -17,15 +17,17 @@ at a cycle drawn from an exponential law and reads 0 from then on (censored, as
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
+from optim.exceptions import ConfigError
 from optim.labs.interlayer_truth import InterlayerTruth
-from optim.labs.simulated import SimulatedInterlayerLab
+from optim.labs.simulated import SimulatedInterlayerLab, simulated_lab
 
-__all__ = ["Arrival", "CyclingInterlayerLab"]
+__all__ = ["Arrival", "CyclingInterlayerLab", "cycling_lab"]
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,17 @@ class CyclingInterlayerLab:
     def truth(self) -> InterlayerTruth:
         return self.lab.truth
 
+    def __post_init__(self) -> None:
+        if self.truth.cycles != self.checkpoints[-1]:
+            raise ConfigError(f"lab=cycling: the last checkpoint ({self.checkpoints[-1]}) "
+                              f"must be the truth's cycles ({self.truth.cycles}), the "
+                              "cycle retention_pct is read at. Fix: end "
+                              f"targets.retention_pct.checkpoints at {self.truth.cycles}.")
+        if isinstance(self.channels, bool) or not isinstance(self.channels, int) or \
+                self.channels < 1:
+            raise ConfigError(f"lab=cycling: channels={self.channels!r}; expected a whole "
+                              "number >= 1 (cells cycling at once).")
+
     def cycle_days(self, current_density: np.ndarray) -> np.ndarray:
         """Days per cycle at a current density (mA/cm2): charge and discharge of the
         areal capacity."""
@@ -100,9 +113,6 @@ class CyclingInterlayerLab:
         ``experiments`` has ``id``, ``round`` and the input columns; the draws come
         from ``(seed, round)`` like the untimed lab's.
         """
-        if self.truth.cycles != self.checkpoints[-1]:
-            raise ValueError(f"the last checkpoint ({self.checkpoints[-1]}) must be the "
-                             f"truth's cycles ({self.truth.cycles})")
         rnd = int(experiments["round"].iloc[0]) if len(experiments) else 0
         rng = np.random.default_rng([self.lab.seed, rnd, 350])
         n = len(experiments)
@@ -146,6 +156,20 @@ class CyclingInterlayerLab:
                                    frees_channel=k == len(self.checkpoints) - 1))
         return sorted(out, key=lambda a: a.day)
 
+    def __call__(self, experiments: pd.DataFrame) -> pd.DataFrame:
+        """Measure a batch and wait for every result (the untimed lab protocol): one
+        row per cell with every checkpoint, ``status`` and ``notes``."""
+        rows: dict[str, dict[str, object]] = {i: {"id": i, "status": "measured",
+                                                  "notes": ""} for i in experiments["id"]}
+        for a in self.start(experiments, 0.0):
+            row = rows[a.id]
+            row.update(a.values)
+            if a.status == "failed":
+                row["status"] = "failed"
+            if a.notes:
+                row["notes"] = "; ".join(filter(None, [row["notes"], a.notes]))
+        return pd.DataFrame(list(rows.values()))
+
     def final_values(self, experiments: pd.DataFrame) -> pd.DataFrame:
         """What each cell's ledger row will hold once every result is in."""
         rows: dict[str, dict[str, float]] = {}
@@ -160,3 +184,26 @@ class CyclingInterlayerLab:
         return (self.assembly_days + self.first_results_days
                 + self.checkpoints[-1] * float(self.cycle_days(current_density)))
 
+
+
+def cycling_lab(campaign: str, seed: int, oxychloride: Mapping, interlayer: Mapping,
+                cycling: Mapping | None = None) -> CyclingInterlayerLab:
+    """The timed interlayer lab from the lab config (``configs/lab/cycling.yaml``).
+
+    Raises:
+        ConfigError: Not the interlayer campaign, or an unknown constant.
+    """
+    if campaign != "interlayer":
+        raise ConfigError(f"lab=cycling: the cycling lab simulates the interlayer "
+                          f"campaign's cells, not {campaign!r}. Fix: campaign=interlayer, "
+                          "or lab=simulated.")
+    base = simulated_lab(campaign, seed, oxychloride, interlayer)
+    spec = dict(cycling or {})
+    if spec.get("checkpoints") is None:
+        spec.pop("checkpoints", None)
+    else:
+        spec["checkpoints"] = tuple(int(c) for c in spec["checkpoints"])
+    try:
+        return CyclingInterlayerLab(base, **spec)
+    except TypeError as err:
+        raise ConfigError(f"configs/lab/cycling.yaml, key cycling: {err}") from err

@@ -49,6 +49,7 @@ from urllib.parse import urlparse
 import pandas as pd
 from filelock import FileLock
 
+from optim.checkpoints import waiting_table
 from optim.exceptions import ConfigError, TrackingError
 from optim.ledger import DECISIONS, Decision
 from optim.metrics import loo_scores
@@ -355,6 +356,8 @@ class MlflowTracker:
             # MLFLOW_TRACKING_URI, and the next campaign composed in this process (the
             # Python API) would then log into this store
             self.client.log_table(rid, result.batch, "batch.json")
+            if result.waiting:  # cells still cycling: what they wait for, predicted final
+                self.client.log_table(rid, waiting_table(result.waiting), "cycling.json")
             with tempfile.TemporaryDirectory() as tmp:
                 snap = Path(tmp) / "ledger.csv"
                 result.ledger.to_csv(snap, index=False)

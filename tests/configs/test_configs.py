@@ -161,7 +161,7 @@ OVERRIDE_ERRORS = [
     (["campain=oxychloride"], "campain", r"did you mean campaign\? Fix: campaign=oxychloride"),
     (["batchsize=3"], "batchsize", r"did you mean batch_size\? Fix: batch_size=3"),
     (["lab=simulatd"], "lab", r"no option 'simulatd' in config group 'lab'; did you mean "
-                              r"simulated\? Available: manual, replay, simulated"),
+                              r"simulated\? Available: cycling, manual, replay, simulated"),
     (["prices=hi_lab"], "prices", r"did you mean high_lab\?"),
     (["zzz=1"], "zzz", r"neither a config key nor a config group\. Fix: \+zzz=1"),
 ]
