@@ -45,8 +45,8 @@ OVERRIDES = {"final": ["checkpoints.model=final"], "latest": ["checkpoints.model
 def run_one(arm: str, seed: int, weeks: float, folder: str) -> dict:
     """One calendar run; the hypervolume per week and the CPU time."""
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    from optim.campaign import Campaign
     from optim.calendar import run_calendar
+    from optim.campaign import Campaign
     from optim.labs.cycling import CyclingInterlayerLab
     from optim.labs.simulated import SimulatedInterlayerLab
     from optim.metrics import measured_hypervolume
@@ -144,7 +144,8 @@ def report(runs: list[dict], weeks: float, figure: Path | None) -> None:
         print(f"\nfigure: {figure}")
 
 
-def main(argv: list[str] | None = None) -> None:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line (module docstring)."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seeds", type=int, default=5)
     p.add_argument("--weeks", type=float, default=26)
@@ -153,10 +154,16 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--out", type=Path, default=None, help="write runs as JSON here")
     p.add_argument("--figure", type=Path, default=None)
     a = p.parse_args(argv)
-    arms = [x for x in a.arms.split(",") if x]
-    bad = [x for x in arms if x not in ARMS]
+    a.arms = [x for x in a.arms.split(",") if x]
+    bad = [x for x in a.arms if x not in ARMS]
     if bad:
         p.error(f"--arms: unknown {bad}; expected some of {list(ARMS)}")
+    return a
+
+
+def main(argv: list[str] | None = None) -> None:
+    a = parse_args(argv)
+    arms = a.arms
     t0, cpu0 = time.time(), time.process_time()
     with tempfile.TemporaryDirectory() as tmp, ProcessPoolExecutor(a.jobs) as pool:
         futures = [pool.submit(run_one, arm, seed, a.weeks, str(Path(tmp) / f"{arm}-{seed}"))

@@ -90,12 +90,17 @@ def one(settings, rep: int, n_train: int, n_test: int) -> list[dict]:
     return out
 
 
-def main(argv: list[str] | None = None) -> None:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line (module docstring)."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--reps", type=int, default=10)
     p.add_argument("--train", type=int, default=30)
     p.add_argument("--test", type=int, default=20)
-    a = p.parse_args(argv)
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    a = parse_args(argv)
     torch.set_num_threads(1)
     from optim.campaign import Campaign
 

@@ -195,6 +195,11 @@ COMMANDS = {
     "hydra.launcher.partition=cpu paths.runs=/shared/runs "
     "tracking.uri=http://tracking-host:5000": "parse",
     "python -m optim.benchmarks.tracking_load": "parse",
+    # long-horizon targets: tests/test_checkpoints.py runs the calendar loop and the CLI
+    "python -m optim campaign=interlayer record=cell_readings.csv": "build",
+    "python -m optim campaign=interlayer lab=cycling weeks=26": "build",
+    "python -m optim.benchmarks.checkpoint_calibration": "parse",
+    "python -m optim.benchmarks.calendar": "parse",
 }
 # yaml blocks by section: what validates them
 YAML_BLOCKS = {
@@ -204,6 +209,7 @@ YAML_BLOCKS = {
     "Pool campaigns: a finite table of candidates": 1,   # a pool's search space (build)
     "Weighing sheet": 1,        # the oxychloride campaign's weighing block, as shipped
     "Failures and limits: outcome constraints and learned feasibility": 1,  # as shipped
+    "Long-horizon targets: checkpoints, partial curves, a lab's clock": 1,  # as shipped
 }
 
 
@@ -261,15 +267,27 @@ def test_readme_parse_only_commands():
     with pytest.raises(SystemExit) as done:
         ui_main(["--runs", "/data/campaigns", "--port", "5001", "--help"])
     assert done.value.code == 0
-    from optim.benchmarks import feasibility, feasibility_calibration
+    from optim.benchmarks import (
+        calendar,
+        checkpoint_calibration,
+        feasibility,
+        feasibility_calibration,
+    )
 
     for command in (c for c in COMMANDS if c.startswith("python -m optim.benchmarks")
                     and "tracking_load" not in c):  # test_readme_scale_out_commands
         words = shlex.split(command)
         module = {"optim.benchmarks.liang": liang, "optim.benchmarks.feasibility": feasibility,
-                  "optim.benchmarks.feasibility_calibration": feasibility_calibration}[words[2]]
+                  "optim.benchmarks.feasibility_calibration": feasibility_calibration,
+                  "optim.benchmarks.calendar": calendar,
+                  "optim.benchmarks.checkpoint_calibration": checkpoint_calibration,
+                  }[words[2]]
         args = module.parse_args(words[3:])
-        if module is liang:
+        if module is calendar:
+            assert (args.seeds, args.weeks) == (5, 26) and "fidelity" in args.arms
+        elif module is checkpoint_calibration:
+            assert (args.reps, args.train, args.test) == (10, 30, 20)
+        elif module is liang:
             assert args.seeds in (10, 30)
         elif module is feasibility:
             assert (args.seeds, args.experiments) == (5, 48)
@@ -449,6 +467,14 @@ def test_readme_feasibility_block_is_the_shipped_one():
         "Failures and limits: outcome constraints and learned feasibility"))
     shipped = yaml.safe_load((ROOT / "configs" / "config.yaml").read_text())
     assert block == {"feasibility": shipped["feasibility"]}
+
+
+def test_readme_checkpoints_block_is_the_shipped_one():
+    """The README's retention target with checkpoints is the interlayer campaign's."""
+    block = yaml.safe_load(_yaml_block(
+        "Long-horizon targets: checkpoints, partial curves, a lab's clock"))
+    shipped = yaml.safe_load((ROOT / "configs" / "campaign" / "interlayer.yaml").read_text())
+    assert block == {"targets": {"retention_pct": shipped["targets"]["retention_pct"]}}
 
 
 def test_readme_parameter_types_campaign_runs(tmp_path):
