@@ -170,21 +170,6 @@ class CyclingInterlayerLab:
                 row["notes"] = "; ".join(filter(None, [row["notes"], a.notes]))
         return pd.DataFrame(list(rows.values()))
 
-    def final_values(self, experiments: pd.DataFrame) -> pd.DataFrame:
-        """What each cell's ledger row will hold once every result is in."""
-        rows: dict[str, dict[str, float]] = {}
-        for a in self.start(experiments, 0.0):
-            rows.setdefault(a.id, {}).update(a.values)
-            if a.status == "failed":
-                rows[a.id]["failed"] = 1.0
-        return pd.DataFrame.from_dict(rows, orient="index")
-
-    def days_to_final(self, current_density: float) -> float:
-        """Days from the batch's start to a healthy cell's last checkpoint."""
-        return (self.assembly_days + self.first_results_days
-                + self.checkpoints[-1] * float(self.cycle_days(current_density)))
-
-
 
 def cycling_lab(campaign: str, seed: int, oxychloride: Mapping, interlayer: Mapping,
                 cycling: Mapping | None = None) -> CyclingInterlayerLab:
