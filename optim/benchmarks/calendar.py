@@ -36,10 +36,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-ARMS = ("final", "latest", "fidelity", "fidelity-raw")
+ARMS = ("final", "latest", "fidelity", "fidelity-raw", "fidelity-noise")
 OVERRIDES = {"final": ["checkpoints.model=final"], "latest": ["checkpoints.model=latest"],
              "fidelity": ["checkpoints.model=fidelity", "checkpoints.transform=fade_law"],
-             "fidelity-raw": ["checkpoints.model=fidelity", "checkpoints.transform=none"]}
+             "fidelity-raw": ["checkpoints.model=fidelity", "checkpoints.transform=none"],
+             "fidelity-noise": ["checkpoints.model=fidelity", "checkpoints.transform=fade_law",
+                                "checkpoints.noise=fidelity"]}
 
 
 def run_one(arm: str, seed: int, weeks: float, folder: str) -> dict:
