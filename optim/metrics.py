@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from statistics import NormalDist
 
 import numpy as np
 import pandas as pd
@@ -23,8 +24,8 @@ from optim.objectives import Objectives, Target
 from optim.settings import CampaignSettings
 from surrogates import loo_predictions
 
-__all__ = ["LooCheck", "best_measured", "best_samples", "known_values", "loo_checks", "loo_scores",
-           "measured_hypervolume", "meets_constraints"]
+__all__ = ["LooCheck", "best_measured", "best_samples", "known_values", "loo_checks",
+           "loo_scores", "measured_hypervolume", "meets_constraints", "thresholds_beaten"]
 
 
 def known_values(frame: pd.DataFrame, settings: CampaignSettings) -> pd.DataFrame:
@@ -103,6 +104,26 @@ def measured_hypervolume(frame: pd.DataFrame, settings: CampaignSettings) -> flo
     return float(DominatedPartitioning(ref_point=ref, Y=Y).compute_hypervolume())
 
 
+def thresholds_beaten(frame: pd.DataFrame, settings: CampaignSettings) -> bool:
+    """Whether some measured row (every measured target's final value in) beats every
+    objective's threshold and meets every outcome constraint. With one objective and
+    no constraint: always (qLogNEI improves on the best row, not on a threshold)."""
+    objs = settings.objectives
+    optimized = objs.optimized
+    if len(optimized) == 1 and not objs.constrained:
+        return True
+    rows = frame[frame["status"] == "measured"].dropna(
+        subset=[t.name for t in objs.measured])
+    if rows.empty:
+        return False
+    values = known_values(rows, settings)
+    ok = objs.feasible_rows(values)
+    if len(optimized) > 1:
+        for t in optimized:
+            ok &= t.sign * (values[t.name].to_numpy(float, copy=True) - t.threshold) > 0
+    return bool(ok.any())
+
+
 @dataclass(frozen=True)
 class LooCheck:
     """Leave-one-out predictions of one fitted target (model scale) and their scores."""
@@ -124,6 +145,14 @@ class LooCheck:
         sse = float(np.sum((self.mean - self.observed) ** 2))
         return 1 - sse / ss_tot if ss_tot > 0 else float("nan")
 
+    def coverage(self, level: float) -> float:
+        """Share of rows whose observed value lies inside the central ``level``
+        predictive interval of its leave-one-out prediction (normal, observation noise
+        included): honest intervals give about ``level``."""
+        z = float(NormalDist().inv_cdf(0.5 + level / 2))
+        inside = np.abs(self.observed - self.mean) <= z * np.maximum(self.sd, 1e-300)
+        return float(np.mean(inside))
+
 
 def loo_checks(model: Model | None, targets: Sequence[Target]) -> list[LooCheck]:
     """Leave-one-out checks of every fitted (not known) target of a round's model."""
@@ -139,9 +168,12 @@ def loo_checks(model: Model | None, targets: Sequence[Target]) -> list[LooCheck]
 
 
 def loo_scores(checks: Sequence[LooCheck]) -> dict[str, float]:
-    """``loo_rmse_<target>`` and ``loo_r2_<target>`` metrics."""
+    """``loo_rmse_<target>``, ``loo_r2_<target>`` and the coverage of the 90 % and 50 %
+    leave-one-out intervals, ``loo_cover90_<target>`` and ``loo_cover50_<target>``."""
     scores: dict[str, float] = {}
     for c in checks:
         scores[f"loo_rmse_{c.target.name}"] = c.rmse
         scores[f"loo_r2_{c.target.name}"] = c.r2
+        scores[f"loo_cover90_{c.target.name}"] = c.coverage(0.9)
+        scores[f"loo_cover50_{c.target.name}"] = c.coverage(0.5)
     return scores

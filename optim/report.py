@@ -144,8 +144,8 @@ def model_check_line(result: RoundResult) -> str | None:
     for c in result.model_check:
         unit = " decades" if c.target.transform == "log10" else (
             f" {c.target.unit}" if c.target.unit else "")
-        parts.append(f"{c.target.name} RMSE {c.rmse:.3g}{unit}, R² {c.r2:.2f} "
-                     f"(n={len(c.observed)})")
+        parts.append(f"{c.target.name} RMSE {c.rmse:.3g}{unit}, R² {c.r2:.2f}, 90 % "
+                     f"intervals hold {100 * c.coverage(0.9):.0f} % (n={len(c.observed)})")
     return ("Model check (leave-one-out): " + "; ".join(parts) + ".") if parts else None
 
 
@@ -183,6 +183,10 @@ def describe_round(result: RoundResult, settings: CampaignSettings) -> str:
     lines = [f"**Round {result.round}** of campaign *{result.campaign}*: "
              f"{len(batch)} proposal(s) by {result.strategy}."]
     ei = result.metrics.get("expected_improvement")
+    p = result.metrics.get("p_beats_thresholds")
+    if p is not None and math.isfinite(p):
+        lines.append(f"Probability that at least one experiment of the batch (or one "
+                     f"pending) beats every threshold: {p:.2f} (no measured row does yet).")
     if ei is not None and math.isfinite(ei):
         what = result.strategy.improves
         lines.append(f"Expected {what} improvement of the batch: {ei:.3g} (model scale: "

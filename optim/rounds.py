@@ -157,7 +157,9 @@ def _metrics(settings: CampaignSettings, ledger: Ledger, proposal: Proposal,
     metrics.update({f"cpu_{name}_s": entry.cpu_s for name, entry in spent.items()})
     if proposal.strategy.model_based:
         acq = proposal.acq_value
-        metrics["expected_improvement"] = acq if acq is not None else math.nan
+        name = "p_beats_thresholds" if proposal.strategy.improves == "probability" \
+            else "expected_improvement"
+        metrics[name] = acq if acq is not None else math.nan
     metrics["n_measured"] = float((ledger.frame["status"] == "measured").sum())
     metrics["n_pending"] = float(len(ledger.pending) - q)
     metrics["n_proposed"] = float(q)

@@ -16,11 +16,14 @@ from dataclasses import dataclass
 from torch import Tensor
 
 from optim.acquisition import AcquisitionContext, QuasiRandom, propose
+from optim.acquisition.builder import seeks_thresholds
 from optim.checkpoints import cycling
 from optim.exceptions import PoolExhaustedError
 from optim.fitting import FittedModels, fit_models, has_enough_data
 from optim.ledger import Ledger
+from optim.metrics import thresholds_beaten
 from optim.search_space.design import pick_random, pick_spread
+from optim.search_space.distinct import distinct
 from optim.settings import CampaignSettings
 from optim.timing import phase
 
@@ -63,8 +66,10 @@ class StrategyLabel:
 
     @property
     def improves(self) -> str:
-        """What the acquisition value measures: ``hypervolume`` or ``objective``."""
-        return "hypervolume" if self.acquisition == "qLogNEHVI" else "objective"
+        """What the acquisition value measures: ``hypervolume``, ``objective`` or
+        ``probability`` (of beating every threshold, ``qLogPOF``)."""
+        return {"qLogNEHVI": "hypervolume", "qLogPOF": "probability"}.get(
+            self.acquisition, "objective")
 
     def __str__(self) -> str:
         if self.kind == "initial_design":
@@ -172,7 +177,13 @@ class Proposal:
 
 
 def _spread(ctx: RoundContext, method: str = "space_filling") -> Tensor:
-    """``q`` model-free candidates: spread out, or uniformly random."""
+    """``q`` model-free candidates (spread out, or uniformly random), none a copy of a
+    pending row or of another."""
+    X = _spread_raw(ctx, method)
+    return distinct(ctx.settings.space, X, ctx.X_pending, ctx.seed, choices=ctx.pool)[0]
+
+
+def _spread_raw(ctx: RoundContext, method: str) -> Tensor:
     space, tk = ctx.settings.space, ctx.settings.tkwargs
     if ctx.pool is not None:
         if method == "random":
@@ -244,18 +255,37 @@ class ModelBased:
         if choices is None and not s.surrogate.differentiable:
             choices = s.space.sample(s.optimizer.discrete_candidates, ctx.seed, **s.tkwargs)
         acq = AcquisitionContext(fitted.model, fitted.targets, s.space, fitted.X_baseline,
-                                 ctx.X_pending, ctx.seed, fitted.feasibility)
+                                 ctx.X_pending, ctx.seed, fitted.feasibility,
+                                 beaten=thresholds_beaten(ctx.ledger.frame, s))
         X, value, notes = propose(acq, ctx.q, s.acquisition, s.optimizer, choices)
+        seeking = seeks_thresholds(acq, s.acquisition)
+        if seeking:
+            notes = [_seeking_note(s, value), *notes]
         label = StrategyLabel(
             "model",
             # one objective: every model-based spec reduces to qLogNEI (see propose)
-            acquisition=s.acquisition.name if len(fitted.objectives) > 1 else "qLogNEI",
+            acquisition="qLogPOF" if seeking else (
+                s.acquisition.name if len(fitted.objectives) > 1 else "qLogNEI"),
             targets=tuple(t.name for t in fitted.objectives),
             constraints=tuple(t.constraint_text for t in fitted.constraints),
             feasibility=fitted.feasibility is not None,
             surrogate=getattr(s.surrogate, "name", type(s.surrogate).__name__),
             pool_size=None if ctx.pool is None else len(ctx.pool))
         return Proposal(X, label, "bo", fitted, value, (*fitted.notes, *notes), fit_s)
+
+
+def _seeking_note(settings: CampaignSettings, p: float) -> str:
+    """Why the batch maximizes the probability of beating the thresholds."""
+    objs = settings.objectives
+    aims = [f"{t.name} {'>' if t.sign > 0 else '<'} {t.threshold:g}"
+            + (f" {t.unit}" if t.unit else "") for t in objs.optimized
+            if len(objs.optimized) > 1]
+    aims += [t.constraint_text for t in objs.constrained]
+    return (f"No measured experiment beats every threshold yet ({', '.join(aims)}): the "
+            "hypervolume has nothing to improve on, so this batch maximizes the "
+            "probability that at least one of its experiments (or of those pending) does: "
+            f"{p:.2f} as the models see it. Hypervolume improvement returns once a "
+            "measured row beats them all.")
 
 
 Strategy = InitialDesign | SpaceFilling | QuasiRandomDesign | ModelBased

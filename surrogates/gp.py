@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import torch
+from botorch.exceptions.warnings import InputDataWarning
 from botorch.fit import fit_gpytorch_mll
 from botorch.models import SingleTaskGP
 from botorch.models.kernels.categorical import CategoricalKernel
@@ -104,6 +106,19 @@ class GPSurrogate:
                train_Yvar: Tensor | None = None) -> SingleTaskGP:
         """The unfitted GP; ``train_Yvar``: known per-point noise (then one output per
         column of ``train_Y``, as a batched GP)."""
+        if bool((train_Y.std(dim=-2) == 0).any()):
+            # every value equal (all at a detection limit, say) is data, not an input
+            # error: Standardize leaves zeros, which botorch warns are "not
+            # standardized"; the GP is then flat at that value
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", category=InputDataWarning,
+                                        message=r"Data \(outcome observations\) is not")
+                return GPSurrogate._build(train_X, train_Y, bounds, cat_dims, train_Yvar)
+        return GPSurrogate._build(train_X, train_Y, bounds, cat_dims, train_Yvar)
+
+    @staticmethod
+    def _build(train_X: Tensor, train_Y: Tensor, bounds: Tensor,
+               cat_dims: list[int] | None, train_Yvar: Tensor | None) -> SingleTaskGP:
         m = train_Y.shape[-1]
         if cat_dims:
             d = train_X.shape[-1]

@@ -52,7 +52,9 @@ def _gp_loo(model: SingleTaskGP, groups: list[Tensor] | None = None,
     with torch.no_grad():
         prior_mean = model.mean_module(X)
         K = model.covar_module(X).to_dense()
-        noise = model.likelihood.noise.expand(X.shape[0])
+        # each training row's noise (per-point for fixed or fidelity noise models)
+        noise = model.likelihood.noise_covar(X, shape=torch.Size([X.shape[0]])).diagonal()
+        noise = noise.reshape(-1).expand(X.shape[0])
         K = K + torch.diag_embed(noise)
         L = torch.linalg.cholesky(K)
         K_inv = torch.cholesky_inverse(L)

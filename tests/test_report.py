@@ -241,3 +241,17 @@ def test_a_single_objective_campaign_reports_no_hypervolume(tmp_path):
     ledger = pd.DataFrame({"id": ["cb-0001"], "status": ["measured"], "n": [6.0],
                            "theta": [0.0], "r": [1.5], "t": [0.7], "toughness": [1.2]})
     assert best_in_words(ledger, settings) == "best toughness 1.2 J (cb-0001)"
+
+
+def test_loo_interval_coverage_by_hand():
+    # observed 0..3 around mean 0, sd 1: |z| = 0, 1, 2, 3. The 90 % interval
+    # (|z| <= 1.645) holds 0 and 1; the 50 % one (|z| <= 0.674) holds 0 only.
+    import numpy as np
+
+    from optim.metrics import LooCheck, loo_scores
+    from optim.objectives import Target
+
+    c = LooCheck(Target("y", "maximize", 0.0), np.arange(4.0), np.zeros(4), np.ones(4))
+    assert c.coverage(0.9) == 0.5 and c.coverage(0.5) == 0.25
+    scores = loo_scores([c])
+    assert scores["loo_cover90_y"] == 0.5 and scores["loo_cover50_y"] == 0.25

@@ -11,14 +11,17 @@ from dataclasses import dataclass
 
 import torch
 from botorch.acquisition.acquisition import AcquisitionFunction
-from botorch.acquisition.logei import qLogNoisyExpectedImprovement
+from botorch.acquisition.logei import (
+    qLogNoisyExpectedImprovement,
+    qLogProbabilityOfFeasibility,
+)
 from botorch.acquisition.multi_objective.logei import (
     qLogNoisyExpectedHypervolumeImprovement as BotorchQLogNEHVI,
 )
 from botorch.acquisition.multi_objective.objective import MCMultiOutputObjective
 from botorch.acquisition.multi_objective.parego import qLogNParEGO as BotorchQLogNParEGO
 from botorch.acquisition.objective import GenericMCObjective
-from botorch.exceptions.warnings import OptimizationWarning
+from botorch.exceptions.warnings import BadInitialCandidatesWarning, OptimizationWarning
 from botorch.models.deterministic import GenericDeterministicModel
 from botorch.models.gpytorch import GPyTorchModel
 from botorch.models.model import Model, ModelList
@@ -44,6 +47,7 @@ from optim.objectives import Target
 from optim.progress import step
 from optim.search_space import SearchSpace
 from optim.search_space.arms import Arm
+from optim.search_space.distinct import distinct
 from optim.search_space.unit_cube import UnitCubeMap
 from optim.timing import phase
 from surrogates import MemberSampler, log_success_probability
@@ -84,14 +88,21 @@ def _optimizer_warnings(notes: list[str]) -> Iterator[None]:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", RuntimeWarning)
         warnings.simplefilter("always", OptimizationWarning)
+        warnings.simplefilter("always", BadInitialCandidatesWarning)
         yield
+    flat = [w for w in caught if issubclass(w.category, BadInitialCandidatesWarning)]
+    if flat:  # botorch then picks start points at random: a fact for the reviewer
+        notes.append("the acquisition was the same at every raw sample (nothing to gain "
+                     "anywhere, as the model sees it): start points were chosen at random.")
     handled = [w for w in caught
-               if issubclass(w.category, RuntimeWarning | OptimizationWarning)]
+               if issubclass(w.category, RuntimeWarning | OptimizationWarning
+                             | BadInitialCandidatesWarning)]
     for w in caught:
         if w not in handled:
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     # jitter added to a nearly singular covariance is routine stabilization, not news
-    relevant = [w for w in handled if not issubclass(w.category, NumericalWarning)]
+    relevant = [w for w in handled if not issubclass(
+        w.category, NumericalWarning | BadInitialCandidatesWarning)]
     if relevant:
         first = str(relevant[0].message).splitlines()[0]
         notes.append(f"building/optimizing the acquisition raised {len(relevant)} "
@@ -112,6 +123,10 @@ class AcquisitionContext:
         seed: Seed for the sampler and the scalarization weights.
         feasibility: The classifier of success (a ``ModelListGP`` of the latents of
             failure and success; ``surrogates.classifier``), or ``None``.
+        beaten: Some measured row beats every threshold and meets every constraint
+            (``optim.metrics.thresholds_beaten``); until one does, a spec with
+            ``before_thresholds="probability"`` maximizes
+            :func:`probability_of_beating` instead.
 
     Targets that are constraints only (``objective: false``) are modelled but not
     optimized; every measured target with a ``constraint`` weights the acquisition by
@@ -126,6 +141,7 @@ class AcquisitionContext:
     X_pending: Tensor | None
     seed: int
     feasibility: Model | None = None
+    beaten: bool = True
 
     @property
     def objectives(self) -> list[Target]:
@@ -173,7 +189,8 @@ def propose(ctx: AcquisitionContext, q: int, spec: AcquisitionSpec,
     notes: list[str] = []
     bounds = ctx.space.bounds(**ctx.tkwargs)
     weights = None
-    if len(ctx.objectives) > 1 and isinstance(spec, qLogNParEGO):
+    if len(ctx.objectives) > 1 and isinstance(spec, qLogNParEGO) \
+            and not seeks_thresholds(ctx, spec):
         weights = sample_simplex(len(ctx.objectives), n=q, seed=ctx.seed, **ctx.tkwargs)
     with _optimizer_warnings(notes):
         step(f"building {spec.name}")
@@ -195,8 +212,16 @@ def propose(ctx: AcquisitionContext, q: int, spec: AcquisitionSpec,
             X = _on_polytope(ctx, acqfs, q, optimizer, bounds)
         if not ctx.space.is_mixed:  # mixed proposals are snapped to allowed values already
             X = snap_to_bounds(X.detach(), bounds)
+        with phase("distinct"):
+            X, n_copies = distinct(ctx.space, X.detach(), ctx.X_pending, ctx.seed,
+                                   score=_scorer(ctx, acqfs), choices=choices)
+        if n_copies:
+            notes.append(f"{n_copies} proposal(s) copied a pending experiment or another "
+                         "proposal (the acquisition is flat there); each was replaced by "
+                         "the best distinct alternative.")
         with phase("evaluate"), torch.no_grad():
-            value = float(fresh(X.unsqueeze(0)).exp())  # log-EI family: exp gives the EI
+            # log-EI family: exp gives the EI (the probability, for qLogPOF)
+            value = float(fresh(X.unsqueeze(0)).exp())
     # pool rows are what exists (a resolution is for proposals); the rest is on the grid
     worst = float(ctx.space.max_violation(X, grid=choices is None).max())
     if worst > FEASIBILITY_TOLERANCE:
@@ -215,6 +240,16 @@ def batch_value(ctx: AcquisitionContext, spec: AcquisitionSpec, X: Tensor,
     family's value, exponentiated)."""
     with torch.no_grad():
         return float(_build(ctx, spec, weights)(X.unsqueeze(0)).exp())
+
+
+def _scorer(ctx: AcquisitionContext, acqfs: list):
+    """``(k, options, others) -> values``: each option as candidate ``k`` under
+    ``acqfs[k]``, the round's pending rows and ``others`` pending."""
+    def score(k: int, options: Tensor, others: Tensor | None) -> Tensor:
+        pending = [p for p in (ctx.X_pending, others) if p is not None]
+        acqfs[k].set_X_pending(torch.cat(pending) if pending else None)
+        return _values(acqfs[k], options.unsqueeze(-2))
+    return score
 
 
 def _sampler(model: Model, X: Tensor, sample_shape: torch.Size, seed: int):
@@ -541,11 +576,44 @@ def _build(ctx: AcquisitionContext, spec: AcquisitionSpec,
     return acqf if ctx.feasibility is None else FeasibilityWeighted(acqf, ctx.feasibility)
 
 
+def seeks_thresholds(ctx: AcquisitionContext, spec: AcquisitionSpec) -> bool:
+    """Whether the round maximizes :func:`probability_of_beating`: no measured row
+    beats every threshold yet and the spec says so."""
+    return not ctx.beaten and getattr(spec, "before_thresholds", "") == "probability"
+
+
+def probability_of_beating(ctx: AcquisitionContext, mc_samples: int) -> AcquisitionFunction:
+    """The log probability that at least one experiment of the batch, or of those
+    pending, beats every objective's threshold and meets every constraint (botorch's
+    ``qLogProbabilityOfFeasibility`` over the joint posterior; Ax's choice while no
+    observed point is feasible, ``choose_botorch_acqf_class``).
+
+    Unlike Ax, the thresholds of the objectives count, not only outcome constraints
+    (with a demanding conductivity threshold the hypervolume improvement is flat and a
+    known cost would pull the batch to the cheapest corner); known targets (cost) enter
+    exactly, computed from ``X``; and pending experiments are in the "at least one",
+    so a batch spreads over chances that are not the same chance."""
+    a = _assemble(ctx, joint=False)  # every target sampled, known ones exactly
+    checks = []
+    for k, t in enumerate(ctx.targets):
+        if t.objective:
+            ref = float(reference_point([t], dtype=torch.float64)[0])
+            checks.append(lambda Z, k=k, s=t.sign, r=ref: r - s * Z[..., k])
+        if not t.is_known:  # known targets' constraints bound the space itself
+            checks.extend(lambda Z, k=k, sign=sign, bound=bound: -sign * (Z[..., k] - bound)
+                          for sign, bound in t.model_constraints())
+    sampler = _sampler(a.model, ctx.X_baseline, torch.Size([mc_samples]), ctx.seed)
+    return qLogProbabilityOfFeasibility(a.model, checks, sampler=sampler,
+                                        X_pending=ctx.X_pending, eta=CONSTRAINT_ETA)
+
+
 def _build_plain(ctx: AcquisitionContext, spec: AcquisitionSpec,
                  weights: Tensor | None = None) -> AcquisitionFunction:
     """The round's acquisition function without the classifier's weight."""
     X_baseline, X_pending, seed = ctx.X_baseline, ctx.X_pending, ctx.seed
     shape = torch.Size([spec.mc_samples])
+    if seeks_thresholds(ctx, spec):
+        return probability_of_beating(ctx, spec.mc_samples)
     a = _assemble(ctx, joint=len(ctx.objectives) > 1
                   and isinstance(spec, qLogNoisyExpectedHypervolumeImprovement))
     sampler = _sampler(a.model, X_baseline, shape, seed)

@@ -28,6 +28,17 @@ def _positive(name: str, value: int) -> None:
                           value=value)
 
 
+BEFORE_THRESHOLDS = ("probability", "acquisition")
+
+
+def _before_thresholds(value: str) -> None:
+    if value not in BEFORE_THRESHOLDS:
+        raise ConfigError(f"before_thresholds={value!r}; expected one of "
+                          f"{list(BEFORE_THRESHOLDS)}. Fix: probability (maximize the "
+                          "probability of beating every threshold until a row does) or "
+                          "acquisition.", key="before_thresholds", value=value)
+
+
 @dataclass(frozen=True)
 class qLogNoisyExpectedHypervolumeImprovement:  # noqa: N801 (botorch's name)
     """qLogNEHVI (Ament et al. 2023): the default multi-objective acquisition.
@@ -35,13 +46,20 @@ class qLogNoisyExpectedHypervolumeImprovement:  # noqa: N801 (botorch's name)
     Args:
         mc_samples: Quasi-Monte-Carlo samples of the posterior.
         prune_baseline: Drop baseline points unlikely to be on the Pareto front.
+        before_thresholds: What a batch maximizes while no measured row beats every
+            threshold and meets every constraint (the hypervolume improvement is flat
+            there): ``probability`` (the probability that at least one experiment of
+            the batch, or of those pending, does; :func:`optim.acquisition.builder.
+            probability_of_beating`) or ``acquisition`` (this one regardless).
     """
 
     mc_samples: int = 64
     prune_baseline: bool = True
+    before_thresholds: str = "probability"
 
     def __post_init__(self) -> None:
         _positive("mc_samples", self.mc_samples)
+        _before_thresholds(self.before_thresholds)
 
     @property
     def name(self) -> str:
@@ -55,12 +73,15 @@ class qLogNParEGO:  # noqa: N801 (botorch's name)
 
     Args:
         mc_samples: Quasi-Monte-Carlo samples of the posterior.
+        before_thresholds: As for qLogNEHVI.
     """
 
     mc_samples: int = 64
+    before_thresholds: str = "probability"
 
     def __post_init__(self) -> None:
         _positive("mc_samples", self.mc_samples)
+        _before_thresholds(self.before_thresholds)
 
     @property
     def name(self) -> str:
