@@ -1,8 +1,8 @@
 """Before any row beats the thresholds: the probability of beating them against the
 hypervolume improvement, in closed loops on the simulated oxychloride lab.
 
-    python -m optim.benchmarks.thresholds                       # 10 seeds, 32 experiments
-    python -m optim.benchmarks.thresholds --seeds 3 --thresholds 1.5 --experiments 24
+    python -m optim.benchmarks.thresholds              # both simulators, 10 seeds
+    python -m optim.benchmarks.thresholds --campaigns oxychloride --thresholds 1 1.5
 
 The shipped oxychloride thresholds are demanding: 2.5 % of the feasible compositions
 and anneals beat all three (conductivity > 1 mS/cm, retention > 80 %, cost < 60 $/L,
@@ -36,30 +36,34 @@ import numpy as np
 import pandas as pd
 
 ARMS = ("probability", "acquisition")
+BUDGET = {"oxychloride": 32, "interlayer": 42}  # the README benchmark's budgets
 
 
-def run_one(arm: str, seed: int, threshold: float, experiments: int, folder: str) -> dict:
-    """One closed loop; its scores."""
+def run_one(arm: str, seed: int, threshold: float | None, experiments: int, folder: str,
+            campaign: str = "oxychloride") -> dict:
+    """One closed loop; its scores (``threshold``: the oxychloride's conductivity
+    threshold, ``None``: the campaign's own)."""
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     import torch
 
     from optim.campaign import Campaign
-    from optim.labs.oxychloride_truth import OxychlorideTruth
+    from optim.labs import InterlayerTruth, OxychlorideTruth
     from optim.metrics import known_values, measured_hypervolume
     from optim.search_space.distinct import copies
 
     torch.set_num_threads(1)
     cpu = time.process_time()
-    c = Campaign.from_config("oxychloride", overrides=[
+    c = Campaign.from_config(campaign, overrides=[
         f"paths.runs={folder}", "tracking=none", "lab=simulated", f"seed={seed}",
-        f"targets.conductivity_mS_cm.threshold={threshold}",
+        *([] if threshold is None else [f"targets.conductivity_mS_cm.threshold={threshold}"]),
         f"acquisition.before_thresholds={arm}"])
     results = c.run(rounds=None, experiments=experiments)
     cpu = time.process_time() - cpu
     s = c.settings
     frame = c.ledger
     true = frame.copy()
-    truth = OxychlorideTruth()(frame[s.space.names])
+    truth = {"oxychloride": OxychlorideTruth, "interlayer": InterlayerTruth}[campaign]()(
+        frame[s.space.names])
     for t in s.objectives.measured:
         true[t.name] = truth[t.name].to_numpy()
     measured = (frame["status"] == "measured").to_numpy()
@@ -75,7 +79,8 @@ def run_one(arm: str, seed: int, threshold: float, experiments: int, folder: str
         X = s.space.encode(batch, dtype=torch.float64)
         f = s.space.features(X)
         n_copies += sum(bool(copies(f[k:k + 1], f[:k])[0]) for k in range(len(f)))
-    return {"arm": arm, "seed": seed, "threshold": threshold, "experiments": len(frame),
+    return {"campaign": campaign, "arm": arm, "seed": seed,
+            "threshold": "own" if threshold is None else threshold, "experiments": len(frame),
             "hypervolume": measured_hypervolume(true, s), "first_beat": first,
             "found": bool(beat.any()), "copies": n_copies, "cpu_s": cpu,
             "pof_rounds": sum(r.strategy.acquisition == "qLogPOF" for r in results)}
@@ -89,8 +94,10 @@ def _cell(values: pd.Series, fmt: str) -> str:
 def summarize(runs: pd.DataFrame) -> pd.DataFrame:
     """Median [IQR] per threshold and arm."""
     out = []
-    for (threshold, arm), g in runs.groupby(["threshold", "arm"], sort=False):
-        out.append({"threshold": threshold, "arm": arm, "seeds": len(g),
+    for (campaign, threshold, arm), g in runs.groupby(["campaign", "threshold", "arm"],
+                                                      sort=False):
+        out.append({"campaign": campaign, "threshold": threshold, "arm": arm,
+                    "seeds": len(g), "experiments": int(g["experiments"].median()),
                     "hypervolume": _cell(g["hypervolume"], ".4g"),
                     "first_beat": _cell(g["first_beat"], ".0f"),
                     "found": f"{100 * g['found'].mean():.0f} %",
@@ -104,9 +111,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """The command line (module docstring)."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seeds", type=int, default=10)
-    p.add_argument("--experiments", type=int, default=32)
-    p.add_argument("--thresholds", type=float, nargs="+", default=[1.0],
-                   help="conductivity thresholds, mS/cm")
+    p.add_argument("--campaigns", nargs="+", default=["oxychloride", "interlayer"],
+                   choices=["oxychloride", "interlayer"])
+    p.add_argument("--experiments", type=int, nargs="+", default=None,
+                   help="budget per campaign (default: oxychloride 32, interlayer 42)")
+    p.add_argument("--thresholds", type=float, nargs="+", default=None,
+                   help="oxychloride conductivity thresholds, mS/cm (default: its own, 1)")
     p.add_argument("--arms", nargs="+", default=list(ARMS), choices=list(ARMS))
     p.add_argument("--jobs", type=int, default=2)
     p.add_argument("--out", type=Path, default=None, help="write the runs as CSV here")
@@ -116,15 +126,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> pd.DataFrame:
     a = parse_args(argv)
     wall = time.perf_counter()
+    budgets = dict(zip(a.campaigns, a.experiments or [BUDGET[c] for c in a.campaigns],
+                       strict=True))
+    jobs = [(c, th) for c in a.campaigns
+            for th in ((a.thresholds or [None]) if c == "oxychloride" else [None])]
     with tempfile.TemporaryDirectory() as tmp, ProcessPoolExecutor(a.jobs) as pool:
-        futures = [pool.submit(run_one, arm, seed, th, a.experiments,
-                               str(Path(tmp) / f"{th}-{arm}-{seed}"))
-                   for th in a.thresholds for seed in range(a.seeds) for arm in a.arms]
+        futures = [pool.submit(run_one, arm, seed, th, budgets[c],
+                               str(Path(tmp) / f"{c}-{th}-{arm}-{seed}"), c)
+                   for c, th in jobs for seed in range(a.seeds) for arm in a.arms]
         runs = pd.DataFrame([f.result() for f in futures])
     if a.out is not None:
         runs.to_csv(a.out, index=False)
     table = summarize(runs)
-    print(f"oxychloride, {a.experiments} experiments, {a.seeds} seeds; median [quartiles]")
+    print(f"{a.seeds} seeds; median [quartiles]")
     print(table.to_string(index=False))
     print(f"wall {time.perf_counter() - wall:.0f} s; CPU-s per run in the table "
           "(process time of each job)")
