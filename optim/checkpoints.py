@@ -23,7 +23,7 @@ from botorch.models.model import Model
 
 from optim.exceptions import ConfigError
 from optim.objectives import Objectives, Target
-from surrogates.checkpoints import NOISES, TRANSFORMS, AtFidelity, CheckpointGP, fade_back
+from surrogates.checkpoints import TRANSFORMS, AtFidelity, CheckpointGP, fade_back
 
 __all__ = ["MODELS", "CheckpointSpec", "Waiting", "cycling", "fit_checkpointed",
            "latest_values", "long_table", "predicted_curves", "waiting", "waiting_table"]
@@ -41,14 +41,10 @@ class CheckpointSpec:
         transform: For ``fidelity``: ``fade_law`` (values mapped to the final value a
             constant per-cycle fade implies, then modelled; targets in % of a first
             value, not log10-modelled, only) or ``none``.
-        noise: For ``fidelity`` with ``fade_law``: ``fidelity`` (a learned noise plus a
-            learned reading error amplified as the fade law amplifies it,
-            ``surrogates.FidelityNoise``) or ``constant`` (one learned noise).
     """
 
     model: str = "fidelity"
     transform: str = "fade_law"
-    noise: str = "constant"
 
     def __post_init__(self) -> None:
         if self.model not in MODELS:
@@ -58,9 +54,6 @@ class CheckpointSpec:
         if self.transform not in TRANSFORMS:
             raise ConfigError(f"value={self.transform!r}; expected one of "
                               f"{list(TRANSFORMS)}.", key="transform", value=self.transform)
-        if self.noise not in NOISES:
-            raise ConfigError(f"value={self.noise!r}; expected one of {list(NOISES)}.",
-                              key="noise", value=self.noise)
 
 
 def long_table(frame: pd.DataFrame, target: Target) -> pd.DataFrame:
@@ -142,7 +135,7 @@ def fit_checkpointed(frame: pd.DataFrame, target: Target, spec: CheckpointSpec,
     if transform == "none":
         y = target.to_model(y)
     cps = torch.as_tensor(table["checkpoint"].to_numpy(float, copy=True), **tkwargs)
-    gp = CheckpointGP(min_measurements=need, transform=transform, noise=spec.noise)
+    gp = CheckpointGP(min_measurements=need, transform=transform)
     model = gp.fit(X, y, cps, float(target.final_checkpoint), bounds, cat_dims or None)
     n_final = int(frame.loc[cells, target.name].notna().sum())
     return model, pd.Index(cells), (

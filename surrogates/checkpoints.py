@@ -31,21 +31,16 @@ from botorch.models.transforms.outcome import Standardize
 from botorch.models.utils.gpytorch_modules import get_covar_module_with_dim_scaled_prior
 from gpytorch.constraints import GreaterThan
 from gpytorch.kernels import ScaleKernel
-from gpytorch.likelihoods import GaussianLikelihood
-from gpytorch.likelihoods.noise_models import HomoskedasticNoise, Noise
 from gpytorch.mlls import ExactMarginalLogLikelihood
-from gpytorch.priors import GammaPrior, LogNormalPrior
-from linear_operator.operators import DiagLinearOperator
+from gpytorch.priors import GammaPrior
 from torch import Tensor
 
 from surrogates.base import validate_training_data
 from surrogates.exceptions import SurrogateSettingsError, TrainingDataError
 
-__all__ = ["NOISES", "TRANSFORMS", "AtFidelity", "CheckpointGP", "FidelityNoise",
-           "fade_back", "fade_law"]
+__all__ = ["TRANSFORMS", "AtFidelity", "CheckpointGP", "fade_back", "fade_law"]
 
 TRANSFORMS = ("none", "fade_law")
-NOISES = ("constant", "fidelity")
 
 
 def fade_law(values: Tensor, checkpoints: Tensor, final: float) -> Tensor:
@@ -61,53 +56,6 @@ def fade_back(final: np.ndarray, checkpoints: np.ndarray, last: float) -> np.nda
     final value is ``final`` (%)."""
     ratio = np.clip(np.asarray(final, dtype=float) / 100, 0, 1)
     return 100 * ratio ** ((np.asarray(checkpoints, dtype=float) - 1) / (last - 1))
-
-
-def _noise_term() -> HomoskedasticNoise:
-    """One learned noise variance with botorch's default prior (LogNormal(-4, 1) on the
-    standardized scale, Hvarfner et al. 2024) and floor (1e-4)."""
-    prior = LogNormalPrior(loc=-4.0, scale=1.0)
-    return HomoskedasticNoise(noise_prior=prior, noise_constraint=GreaterThan(
-        1e-4, transform=None, initial_value=prior.mode))
-
-
-class FidelityNoise(Noise):
-    """Observation noise that grows as the checkpoint falls, for fade-law values.
-
-    A reading ``R_c`` with error ``e`` maps to the fade-law value
-    ``100 (R_c/100)^p``, ``p = (F-1)/(c-1)``, whose error is about ``p e``: a cycle-25
-    reading's error is amplified 14.5-fold at ``F = 350``. The noise of a value read at
-    ``s = c/F`` is ``sigma_0^2 + sigma_r^2 g(s)``, ``g(s) = ((1 - 1/F)/(s - 1/F))^2``
-    (``g(1) = 1``): ``sigma_0`` (cell-to-cell spread, misfit of the law) and ``sigma_r``
-    (reading error) are learned, each with botorch's default noise prior. The fidelity
-    is the last input column.
-    """
-
-    def __init__(self, final: float) -> None:
-        super().__init__()
-        self.inv_final = 1.0 / final
-        self.base = _noise_term()
-        self.read = _noise_term()
-
-    @property
-    def noise(self) -> Tensor:
-        """The noise at the final checkpoint (``s = 1``)."""
-        return self.base.noise + self.read.noise
-
-    def gain(self, s: Tensor) -> Tensor:
-        """``g(s)``: the factor on the reading variance at fidelity ``s``."""
-        f = self.inv_final
-        return ((1 - f) / (s - f).clamp_min(1e-3)).square()
-
-    def forward(self, *params, shape: torch.Size | None = None, **kwargs) -> DiagLinearOperator:
-        if "noise" in kwargs:
-            return DiagLinearOperator(kwargs["noise"])
-        X = params[0] if params and torch.is_tensor(params[0]) else (
-            params[0][0] if params else None)
-        if X is None:  # no inputs: the final checkpoint's noise
-            return DiagLinearOperator(self.noise.expand(*shape))
-        g = self.gain(X[..., -1])
-        return DiagLinearOperator(self.base.noise + self.read.noise * g)
 
 
 class AtFidelity(Model):
@@ -149,14 +97,10 @@ class CheckpointGP:
     Args:
         min_measurements: Fewest cells (distinct inputs) worth fitting to.
         transform: ``none`` (model the values as read) or ``fade_law``.
-        noise: ``constant`` (one learned noise) or ``fidelity`` (:class:`FidelityNoise`;
-            with ``fade_law`` only, since readings as read have one error at every
-            checkpoint).
     """
 
     min_measurements: int = 3
     transform: str = "none"
-    noise: str = "constant"
     differentiable = True
     name = "checkpoint GP"
 
@@ -165,10 +109,6 @@ class CheckpointGP:
             raise SurrogateSettingsError(
                 f"transform={self.transform!r}; expected one of {list(TRANSFORMS)}.",
                 field="transform", value=self.transform)
-        if self.noise not in NOISES:
-            raise SurrogateSettingsError(
-                f"noise={self.noise!r}; expected one of {list(NOISES)}.",
-                field="noise", value=self.noise)
 
     def fit(self, train_X: Tensor, train_Y: Tensor, checkpoints: Tensor, final: float,
             bounds: Tensor, cat_dims: dict[int, int] | None = None) -> AtFidelity:
@@ -202,15 +142,12 @@ class CheckpointGP:
             Y = fade_law(train_Y.squeeze(-1), checkpoints, final).unsqueeze(-1)
         s = (checkpoints / final).unsqueeze(-1).to(train_X)
         X = torch.cat([train_X, s], dim=-1)
-        noise = (FidelityNoise(final) if self.noise == "fidelity"
-                 and self.transform == "fade_law" else None)
-        model = self._model(X, Y, bounds, sorted(cat_dims or {}), noise)
+        model = self._model(X, Y, bounds, sorted(cat_dims or {}))
         fit_gpytorch_mll(ExactMarginalLogLikelihood(model.likelihood, model))
         return AtFidelity(model.eval(), 1.0, self.transform)
 
     @staticmethod
-    def _model(X: Tensor, Y: Tensor, bounds: Tensor, cats: list[int],
-               noise: FidelityNoise | None = None) -> SingleTaskGP:
+    def _model(X: Tensor, Y: Tensor, bounds: Tensor, cats: list[int]) -> SingleTaskGP:
         d = X.shape[-1] - 1  # the last column is the fidelity
         numeric = [j for j in range(d) if j not in cats]
         kernel = None
@@ -225,11 +162,7 @@ class CheckpointGP:
                                        offset_prior=GammaPrior(3.0, 6.0),
                                        power_prior=GammaPrior(3.0, 6.0), active_dims=[d])
         full = torch.cat([bounds, torch.tensor([[0.0], [1.0]]).to(bounds)], dim=-1)
-        likelihood = None
-        if noise is not None:
-            likelihood = GaussianLikelihood()
-            likelihood.noise_covar = noise.to(X)
         return SingleTaskGP(
-            X, Y, likelihood=likelihood, covar_module=ScaleKernel(kernel * decay),
+            X, Y, covar_module=ScaleKernel(kernel * decay),
             input_transform=Normalize(d=d + 1, bounds=full, indices=[*numeric, d]),
             outcome_transform=Standardize(m=1))

@@ -149,16 +149,14 @@ def test_fade_law_by_hand():
     assert back[0] == pytest.approx(81.0, abs=1e-3)
 
 
-@pytest.mark.parametrize("transform, noise, tol", [("fade_law", "constant", 0.5),
-                                                   ("fade_law", "fidelity", 0.5),
-                                                   ("none", "constant", 3.0)])
-def test_the_checkpoint_gp_predicts_the_final_value_from_cycle_50(transform, noise, tol):
+@pytest.mark.parametrize("transform, tol", [("fade_law", 0.5), ("none", 3.0)])
+def test_the_checkpoint_gp_predicts_the_final_value_from_cycle_50(transform, tol):
     torch.manual_seed(0)
     X, R = _decay_cells(24, seed=1)
     upto = [350] * 16 + [50] * 8  # the last 8 cells read to cycle 50 only
     Xl, Yl, cl = _long(X, R, upto)
     bounds = torch.tensor([[0.0, 0.0], [1.0, 1.0]], **TK)
-    model = CheckpointGP(transform=transform, noise=noise).fit(Xl, Yl, cl, 350.0, bounds)
+    model = CheckpointGP(transform=transform).fit(Xl, Yl, cl, 350.0, bounds)
     assert isinstance(model, AtFidelity) and model.num_outputs == 1
     with torch.no_grad():
         post = model.posterior(X[16:])
@@ -190,41 +188,6 @@ def test_a_cells_own_early_reading_narrows_its_prediction(transform):
                 err = (post.mean.squeeze(-1) - R[12:, -1]).abs()
                 assert (err < 1.645 * sds[1] + 1.0).all()  # honest, within the 90 % band
     assert (sds[1] < sds[0]).all(), sds
-
-
-def test_fidelity_noise_grows_as_the_fade_law_amplifies_a_reading():
-    from surrogates.checkpoints import FidelityNoise
-
-    noise = FidelityNoise(350.0).to(**TK)
-    s = torch.tensor([25 / 350, 50 / 350, 1.0], **TK)
-    # p = (F - 1)/(c - 1): 349/24 = 14.54 at cycle 25, 349/49 = 7.12 at 50, 1 at 350
-    torch.testing.assert_close(noise.gain(s), torch.tensor([(349 / 24) ** 2, (349 / 49) ** 2,
-                                                            1.0], **TK))
-    X = torch.cat([torch.zeros(3, 2, **TK), s.unsqueeze(-1)], dim=-1)
-    with torch.no_grad():
-        diag = noise(X).diagonal()
-        base, read = float(noise.base.noise), float(noise.read.noise)
-        torch.testing.assert_close(diag, base + read * noise.gain(s))
-        assert float(noise.noise) == pytest.approx(base + read)  # s = 1
-
-
-def test_fidelity_noise_learns_a_larger_error_for_early_readings():
-    # Readings with 0.3-point error: the fitted noise of a cycle-25 value (fade-law
-    # scale) is larger than that of a final value, and the LOO uses each row's own.
-    torch.manual_seed(0)
-    X, R = _decay_cells(20, seed=4, noise=0.3)
-    Xl, Yl, cl = _long(X, R, [350] * 14 + [25] * 6)
-    bounds = torch.tensor([[0.0, 0.0], [1.0, 1.0]], **TK)
-    model = CheckpointGP(transform="fade_law", noise="fidelity").fit(Xl, Yl, cl, 350.0, bounds)
-    gp = model.model
-    with torch.no_grad():
-        Xt = gp.input_transform(torch.cat([Xl, (cl / 350).unsqueeze(-1)], dim=-1))
-        diag = gp.likelihood.noise_covar(Xt).diagonal()
-    assert diag[cl == 25].min() > 10 * diag[cl == 350].max()
-    observed, mean, sd = loo_predictions(model)
-    assert observed.shape == (14,) and torch.isfinite(sd).all()
-    with pytest.raises(Exception, match="noise='loud'"):
-        CheckpointGP(noise="loud")
 
 
 def test_loo_of_a_checkpoint_gp_leaves_whole_cells_out_and_reports_finals():

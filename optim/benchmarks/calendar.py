@@ -36,12 +36,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-ARMS = ("final", "latest", "fidelity", "fidelity-raw", "fidelity-noise")
+ARMS = ("final", "latest", "fidelity", "fidelity-raw")
 OVERRIDES = {"final": ["checkpoints.model=final"], "latest": ["checkpoints.model=latest"],
              "fidelity": ["checkpoints.model=fidelity", "checkpoints.transform=fade_law"],
-             "fidelity-raw": ["checkpoints.model=fidelity", "checkpoints.transform=none"],
-             "fidelity-noise": ["checkpoints.model=fidelity", "checkpoints.transform=fade_law",
-                                "checkpoints.noise=fidelity"]}
+             "fidelity-raw": ["checkpoints.model=fidelity", "checkpoints.transform=none"]}
 
 
 def run_one(arm: str, seed: int, weeks: float, folder: str) -> dict:

@@ -27,7 +27,7 @@ import pandas as pd
 import torch
 from scipy.stats import norm
 
-MODELS = ("fidelity/fade_law", "fidelity/fade_law/fidelity", "fidelity/none", "final", "latest")
+MODELS = ("fidelity/fade_law", "fidelity/none", "final", "latest")
 
 
 def _cells(settings, lab, n: int, seed: int, rnd: int) -> pd.DataFrame:
@@ -68,9 +68,8 @@ def one(settings, rep: int, n_train: int, n_test: int) -> list[dict]:
     bounds = settings.space.bounds(**tk)
     out = []
     for name in MODELS:
-        parts = name.split("/")
-        model_name, transform, noise = parts + ["fade_law", "constant"][len(parts) - 1:]
-        spec = CheckpointSpec(model_name, transform, noise)
+        model_name, _, transform = name.partition("/")
+        spec = CheckpointSpec(model_name, transform or "fade_law")
         torch.manual_seed(rep)
         cpu = time.process_time()
         fit = fit_checkpointed(ledger, target, spec,

@@ -59,7 +59,7 @@ TARGET_FIELDS = ("direction", "threshold", "unit", "transform", "valid_range", "
                  "description", "constraint", "objective", "checkpoints", "checkpoint_unit")
 CONSTRAINT_FIELDS = ("min", "max")
 FEASIBILITY_FIELDS = ("model", "learn_from")
-CHECKPOINT_FIELDS = ("model", "transform", "noise")
+CHECKPOINT_FIELDS = ("model", "transform")
 
 
 def _join(prefix: str | None, key: str | None) -> str | None:
