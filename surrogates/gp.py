@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from botorch.exceptions.warnings import InputDataWarning
@@ -19,9 +19,13 @@ from gpytorch.mlls import ExactMarginalLogLikelihood
 from torch import Tensor
 
 from surrogates.base import validate_training_data
+from surrogates.calibration import cv_factor, fold_errors, scaled
 from surrogates.exceptions import SurrogateSettingsError
 
-__all__ = ["GPSurrogate"]
+__all__ = ["CALIBRATIONS", "GPSurrogate"]
+
+CALIBRATIONS = ("none", "cv")
+MIN_CV_ROWS = 6  # 5 folds of at least one row, each fitted on at least 4
 
 
 @dataclass(frozen=True)
@@ -44,10 +48,14 @@ class GPSurrogate:
         min_measurements: Fewest observations of a target worth fitting a model to.
         fit_rows: Most observations the hyperparameters are learned on (``None``:
             all of them).
+        calibrate: ``cv``: the predictive variance scaled by 5-fold cross-validation
+            with refitted hyperparameters (``surrogates.calibration``: the mean is
+            unchanged; from 6 observations on), or ``none``.
     """
 
     min_measurements: int = 3
     fit_rows: int | None = 300
+    calibrate: str = "none"
     # gradient-based acquisition optimization applies (see ForestSurrogate)
     differentiable = True
     name = "GP"
@@ -62,6 +70,11 @@ class GPSurrogate:
             raise SurrogateSettingsError(
                 f"fit_rows={self.fit_rows!r}; expected a whole number >= 10, or null for "
                 "every row.", field="fit_rows", value=self.fit_rows)
+        if self.calibrate not in CALIBRATIONS:
+            raise SurrogateSettingsError(
+                f"calibrate={self.calibrate!r}; expected one of {list(CALIBRATIONS)}. Fix: "
+                "cv (intervals scaled by cross-validation) or none.", field="calibrate",
+                value=self.calibrate)
 
     def fit(self, train_X: Tensor, train_Y: Tensor, bounds: Tensor,
             cat_dims: dict[int, int] | None = None) -> SingleTaskGP:
@@ -84,6 +97,15 @@ class GPSurrogate:
             The fitted ``SingleTaskGP`` in eval mode.
         """
         validate_training_data(train_X, train_Y, bounds, self.min_measurements)
+        model = self._fit(train_X, train_Y, bounds, cat_dims)
+        if self.calibrate == "cv" and train_X.shape[0] >= MIN_CV_ROWS:
+            plain = replace(self, calibrate="none", min_measurements=2)
+            z = fold_errors(lambda X, Y: plain.fit(X, Y, bounds, cat_dims), train_X, train_Y)
+            model = scaled(model, cv_factor(z))
+        return model
+
+    def _fit(self, train_X: Tensor, train_Y: Tensor, bounds: Tensor,
+             cat_dims: dict[int, int] | None) -> SingleTaskGP:
         cats = sorted(cat_dims or {})
         n = train_X.shape[0]
         if self.fit_rows is None or n <= self.fit_rows:

@@ -80,3 +80,32 @@ def test_liang_protocol_run_and_summary(tmp_path):
     assert math.isinf(liang.experiments_to_reach(np.array([0, 0.1]), 0.2))
     liang.figure(curves, tmp_path / "fig.png")
     assert (tmp_path / "fig.png").stat().st_size > 10_000
+
+
+def test_study_runs_arms_side_by_side_and_scores_with_the_truth(tmp_path):
+    # The machinery of optim.benchmarks.study on a tiny budget: every arm runs the
+    # product's loop, the scores come from the noise-free truth, no batch holds copies.
+    from optim.benchmarks.study import run_one, summarize
+
+    runs = [run_one(arm, 0, 40.0, 12, str(tmp_path / arm), "oxychloride")
+            for arm in ("default", "acquisition")]
+    assert [r["experiments"] for r in runs] == [12, 12]
+    assert all(r["copies"] == 0 for r in runs)
+    # 40 mS/cm: nothing beats it, so the default sought the probability, the other not
+    assert runs[0]["pof_rounds"] == 1 and runs[1]["pof_rounds"] == 0
+    assert all(r["hypervolume"] == 0.0 and not r["found"] and r["first_beat"] == 13
+               for r in runs)
+    import pandas as pd
+
+    table = summarize(pd.DataFrame(runs))
+    assert list(table["arm"]) == ["default", "acquisition"]
+
+
+def test_calibration_study_prints_coverage_per_model(capsys):
+    from optim.benchmarks.calibration import main
+
+    table = main(["--datasets", "p3ht_cnt", "--train", "20", "--reps", "1",
+                  "--models", "default", "cv"])
+    assert list(table["model"]) == ["default", "cv"]
+    out = capsys.readouterr().out
+    assert "cover90" in out and "p3ht_cnt" in out
