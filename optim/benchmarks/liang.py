@@ -86,7 +86,9 @@ DATASETS = {
         ("loss", "spectral_loss"), False, 60),
 }
 
-STRATEGIES = ("gp", "forest")  # our default (GP + qLogNEI) and the tree ensemble
+# our default (GP + qLogNEI), the tree ensemble, and the GP with cross-validated
+# intervals (surrogate.calibrate=cv, surrogates.calibration)
+STRATEGIES = ("gp", "forest", "gp_cv")
 
 
 MIN_DESIGNS = 4  # 2 random starts and at least 2 designs left to choose from
@@ -173,6 +175,7 @@ def _settings(ds: Dataset, pool: pd.DataFrame, strategy: str, seed: int, folder:
     target = Target(ds.target[1], "maximize" if ds.maximize else "minimize",
                     float(y.min() if ds.maximize else y.max()))
     surrogate = (GPSurrogate(min_measurements=2) if strategy == "gp"
+                 else GPSurrogate(min_measurements=2, calibrate="cv") if strategy == "gp_cv"
                  else ForestSurrogate(min_measurements=2))
     return CampaignSettings(
         name=ds.name, space=space, objectives=Objectives((target,)),
@@ -329,7 +332,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--target", default=None, help="--csv's measured column")
     parser.add_argument("--direction", default=None, choices=("maximize", "minimize"),
                         help="--csv's target: maximize or minimize")
-    parser.add_argument("--strategies", nargs="+", default=list(STRATEGIES),
+    parser.add_argument("--strategies", nargs="+", default=["gp", "forest"],
                         choices=list(STRATEGIES),
                         help="gp: our default (GP + qLogNEI); forest: random forest")
     parser.add_argument("--seeds", type=int, default=10,
