@@ -80,7 +80,9 @@ class StrategyLabel:
             return "quasi-random"
         if self.kind != "model":
             return "unknown (logged late from the ledger)"
-        text = f"{self.acquisition} over {', '.join(self.targets)}"
+        what = ("probability of beating every threshold (qLogPOF)"
+                if self.acquisition == "qLogPOF" else self.acquisition)
+        text = f"{what} over {', '.join(self.targets)}"
         if self.surrogate and self.surrogate != "GP":
             text += f" ({self.surrogate} surrogate)"
         limits = [*self.constraints, *(["success"] if self.feasibility else [])]

@@ -331,3 +331,20 @@ def test_weeks_needs_a_lab_with_a_clock(tmp_path):
     code, _, err = cli_inprocess(tmp_path / "runs", "lab=cycling", "tracking=none",
                                  campaign="oxychloride")
     assert code == 2 and "campaign=interlayer" in err
+
+
+def test_a_cycling_cell_counts_with_its_latest_reading_for_the_thresholds(tmp_path):
+    # Until a row beats every threshold, a round seeks the probability of beating them;
+    # a cell still cycling counts with its latest reading (retention only falls).
+    from optim.metrics import thresholds_beaten
+
+    campaign, ids = _proposed(tmp_path)
+    settings = campaign.settings
+    energy = next(t.name for t in settings.objectives.measured
+                  if t.name not in ("retention_pct", "ccd_mA_cm2"))
+    campaign.record(pd.DataFrame({"id": [ids[0]], "ccd_mA_cm2": [2.0], energy: [300.0],
+                                  "retention_pct@25": [65.0]}))
+    assert not thresholds_beaten(campaign.ledger, settings)  # 65 % misses 70 already
+    campaign.record(pd.DataFrame({"id": [ids[1]], "ccd_mA_cm2": [2.0], energy: [300.0],
+                                  "retention_pct@25": [98.0]}))
+    assert thresholds_beaten(campaign.ledger, settings)  # 98 % so far

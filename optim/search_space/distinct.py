@@ -12,7 +12,8 @@ that sends every start to one corner, or two centroids snapped to one grid point
 Two rows are copies when every unit-scaled coordinate (``SearchSpace.features``: each
 numerical input over its range, categorical inputs one-hot) differs by at most ``tol``
 (``COPY_TOL`` = 0.1 % of the range: below what a lab can weigh or set; exact equality
-for a pool, whose rows are what exists).
+when the batch is picked from given candidates: a pool, whose rows are what exists, or
+the sampled candidates of a surrogate without gradients).
 """
 
 from __future__ import annotations

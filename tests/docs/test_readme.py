@@ -200,6 +200,11 @@ COMMANDS = {
     "python -m optim campaign=interlayer lab=cycling weeks=26": "build",
     "python -m optim.benchmarks.checkpoint_calibration": "parse",
     "python -m optim.benchmarks.calendar": "parse",
+    # the sample-efficiency study: tests/benchmarks/ runs quick variants
+    "python -m optim.benchmarks.calibration": "parse",
+    "python -m optim.benchmarks.study": "parse",
+    "python -m optim.benchmarks.liang --datasets crossed_barrel --seeds 30 --strategies gp "
+    "gp_cv": "parse",
 }
 # yaml blocks by section: what validates them
 YAML_BLOCKS = {
@@ -269,9 +274,11 @@ def test_readme_parse_only_commands():
     assert done.value.code == 0
     from optim.benchmarks import (
         calendar,
+        calibration,
         checkpoint_calibration,
         feasibility,
         feasibility_calibration,
+        study,
     )
 
     for command in (c for c in COMMANDS if c.startswith("python -m optim.benchmarks")
@@ -281,6 +288,8 @@ def test_readme_parse_only_commands():
                   "optim.benchmarks.feasibility_calibration": feasibility_calibration,
                   "optim.benchmarks.calendar": calendar,
                   "optim.benchmarks.checkpoint_calibration": checkpoint_calibration,
+                  "optim.benchmarks.calibration": calibration,
+                  "optim.benchmarks.study": study,
                   }[words[2]]
         args = module.parse_args(words[3:])
         if module is calendar:
@@ -289,6 +298,10 @@ def test_readme_parse_only_commands():
             assert (args.reps, args.train, args.test) == (10, 30, 20)
         elif module is liang:
             assert args.seeds in (10, 30)
+        elif module is calibration:
+            assert args.train == [30, 100] and args.reps == 10 and "cv" in args.models
+        elif module is study:
+            assert args.seeds == 10 and "default" in args.arms
         elif module is feasibility:
             assert (args.seeds, args.experiments) == (5, 48)
         else:
