@@ -48,10 +48,11 @@ def test_model_round_with_partial_data_and_pending(oxy, tmp_path):
     plan_round(oxy)
     measure(oxy, tmp_path, drop_retention=("oxy-0001", "oxy-0002"))
     second = plan_round(oxy)
-    assert second.strategy.model_based and second.strategy.acquisition == "qLogNEHVI"
+    # no measured row beats all three thresholds yet: the probability of beating them
+    assert second.strategy.model_based and second.strategy.acquisition == "qLogPOF"
     assert second.strategy.targets == ("conductivity_mS_cm", "retention_pct", "cost_usd_per_L")
-    assert str(second.strategy) == ("qLogNEHVI over conductivity_mS_cm, retention_pct, "
-                                    "cost_usd_per_L")
+    assert str(second.strategy) == ("probability of beating every threshold (qLogPOF) over "
+                                    "conductivity_mS_cm, retention_pct, cost_usd_per_L")
     assert set(second.batch["source"]) == {"bo"}
     X2 = _X(second.batch, oxy)
     assert oxy.space.max_violation(X2).max() < 1e-6
@@ -95,7 +96,8 @@ def test_target_with_too_few_measurements_is_left_out(oxy, tmp_path):
     ids = [f"oxy-000{k}" for k in range(1, 9)]
     measure(oxy, tmp_path, drop_retention=ids[2:])  # retention for 2 rows only
     result = plan_round(oxy)
-    assert str(result.strategy) == "qLogNEHVI over conductivity_mS_cm, cost_usd_per_L"
+    assert str(result.strategy) == ("probability of beating every threshold (qLogPOF) over "
+                                    "conductivity_mS_cm, cost_usd_per_L")
     assert any("retention_pct: 2 measurement(s)" in n for n in result.notes)
     assert result.batch["pred_retention_pct_mean"].isna().all()
 
