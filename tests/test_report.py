@@ -255,3 +255,13 @@ def test_loo_interval_coverage_by_hand():
     assert c.coverage(0.9) == 0.5 and c.coverage(0.5) == 0.25
     scores = loo_scores([c])
     assert scores["loo_cover90_y"] == 0.5 and scores["loo_cover50_y"] == 0.25
+
+
+def test_description_gives_the_probability_of_beating_the_thresholds(settings):
+    result = _result(settings, {"oxy-0003": ((1.0, 0.1), (88.0, 3.0))})
+    result.metrics.pop("expected_improvement", None)
+    result.metrics["p_beats_thresholds"] = 0.234
+    text = describe_round(result, settings)
+    assert ("Probability that at least one experiment of the batch (or one pending) beats "
+            "every threshold: 0.23 (no measured row does yet).") in text
+    assert "Expected hypervolume improvement" not in text
