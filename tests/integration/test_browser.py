@@ -143,7 +143,8 @@ def test_review_screen_and_rejection_in_chromium(campaign_store, tmp_path):
             # a round: its description, its proposals as child runs
             page.goto(f"{base}/#/experiments/{exp_id}/runs/{round2.info.run_id}{CLASSIC}",
                       wait_until="domcontentloaded")
-            page.get_by_text("4 proposal(s) by qLogNEHVI").first.wait_for()
+            page.get_by_text("4 proposal(s) by probability of beating every threshold"
+                             ).first.wait_for()
             for ident in ("oxy-0009", "oxy-0010", "oxy-0011", "oxy-0012"):
                 # the child-run links render after the description: wait, do not poll once
                 page.get_by_role("link", name=ident).first.wait_for(state="visible")
