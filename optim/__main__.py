@@ -220,8 +220,9 @@ def _calendar(campaign: Campaign, weeks: float, every: float) -> None:
     def progress(date) -> None:
         planned = (f"round {date.result.round}: {len(date.started)} started"
                    if date.result is not None else "no free channel")
+        ended = f"; {len(date.stopped)} stopped early" if date.stopped else ""
         say(f"day {date.day:g} (week {date.day / 7:.1f}): {len(date.recorded)} cell(s) "
-            f"reported; {planned}; {date.cycling} on channels")
+            f"reported; {planned}{ended}; {date.cycling} on channels")
 
     with status(f"campaign {campaign.name}, {weeks:g} simulated weeks"):
         dates = run_calendar(campaign, campaign.lab, weeks, every, on_round=progress)
@@ -233,7 +234,9 @@ def _calendar(campaign: Campaign, weeks: float, every: float) -> None:
         print("\n".join(waiting_lines(last)))
     ledger = campaign.ledger
     started = sum(len(d.started) for d in dates)
+    ended = sum(len(d.stopped) for d in dates)
     print(f"Summary after {weeks:g} weeks: {started} cell(s) started, "
+          f"{ended} stopped early (checkpoints.stop_below), "
           f"{int((ledger['status'] == 'failed').sum())} failed; "
           f"{best_in_words(ledger, campaign.settings)}.")
     print(f"Ledger: {campaign.ledger_path}")

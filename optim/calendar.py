@@ -6,7 +6,10 @@ read. Every ``round_every_days`` the loop records what arrived since the last ro
 (one results table, merged by id like any results file: a cell's cycle-100 reading
 joins its cycle-50 one), then, when the lab has free channels, plans a batch of at most
 that many and starts it. Cells still cycling stay on their channels and are pending in
-the next rounds (``optim.checkpoints``).
+the next rounds (``optim.checkpoints``). The cells a round recommends stopping
+(``checkpoints.stop_below``) are taken off their channels at once: their further
+readings never come, and a results table records ``stopped_at`` (their last
+checkpoint read) with a note.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ class CalendarRound:
         result: The round planned (``None``: no free channel).
         started: Ids started on a channel.
         cycling: Cells on a channel after the round.
+        stopped: Ids whose test was ended on the round's recommendation.
     """
 
     day: float
@@ -40,6 +44,7 @@ class CalendarRound:
     result: RoundResult | None
     started: list[str] = field(default_factory=list)
     cycling: int = 0
+    stopped: list[str] = field(default_factory=list)
 
 
 def _results_table(arrivals: list) -> pd.DataFrame:
@@ -53,6 +58,15 @@ def _results_table(arrivals: list) -> pd.DataFrame:
         if a.notes:
             row["notes"] = "; ".join(filter(None, [row.get("notes", ""), a.notes]))
     return pd.DataFrame(list(rows.values()))
+
+
+def _stopped_table(ended: list, day: float, below: float) -> pd.DataFrame:
+    """The cells taken off their channels as a results table: ``stopped_at`` and why."""
+    return pd.DataFrame([{
+        "id": w.id, "stopped_at": w.last,
+        "notes": f"stopped after {w.last} {w.target.checkpoint_unit} on day {day:g}: "
+                 f"P({w.target.name} beats {w.target.threshold:g}) = {w.p_beats:.3f} < "
+                 f"{below:g} (checkpoints.stop_below)"} for w in ended])
 
 
 def run_calendar(campaign: Campaign, lab, weeks: float, round_every_days: float = 7.0,
@@ -87,7 +101,7 @@ def run_calendar(campaign: Campaign, lab, weeks: float, round_every_days: float 
                 recorded = campaign.record(_results_table(due), f"lab, day {day:g}")
                 busy -= {a.id for a in due if a.frees_channel}
             free = lab.channels - len(busy)
-            result, started = None, []
+            result, started, ended = None, [], []
             if free > 0:
                 campaign._settings = replace(base, batch_size=min(base.batch_size, free),
                                              n_initial=base.n_initial)
@@ -98,7 +112,15 @@ def run_calendar(campaign: Campaign, lab, weeks: float, round_every_days: float 
                     heapq.heappush(queue, (a.day, order, a))
                     order += 1
                 busy |= set(started)
-            date = CalendarRound(day, recorded, result, started, len(busy))
+                ended = [w for w in result.stop if w.id in busy]
+            if ended:
+                queue = [q for q in queue if q[2].id not in {w.id for w in ended}]
+                heapq.heapify(queue)
+                busy -= {w.id for w in ended}
+                campaign.record(_stopped_table(ended, day, result.stop_below),
+                                f"lab, day {day:g} (stopped)")
+            date = CalendarRound(day, recorded, result, started, len(busy),
+                                 [w.id for w in ended])
             dates.append(date)
             if on_round is not None:
                 on_round(date)

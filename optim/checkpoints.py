@@ -10,10 +10,18 @@ is the target's own column). A round models a checkpointed target one of three w
   cycling are pending, so a batch does not repeat them.
 - ``latest``: each cell's latest reading taken as if it were final.
 - ``final``: only cells with the final checkpoint (waiting for cycle 350).
+
+With ``fidelity``, a round also says which cells to stop (``checkpoints.stop_below``):
+a cell whose final value has less than that probability of beating its target's
+threshold adds nothing to the front (the hypervolume's reference point is the
+thresholds), so ending its test frees its channel for a new cell. Its readings stay
+and are fitted; the ledger's ``stopped_at`` says after which checkpoint it was ended,
+and it is no longer pending.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,11 +33,13 @@ from optim.exceptions import ConfigError
 from optim.objectives import Objectives, Target
 from surrogates.checkpoints import TRANSFORMS, AtFidelity, CheckpointGP, fade_back
 
-__all__ = ["MODELS", "CheckpointSpec", "Waiting", "cycling", "fit_checkpointed",
-           "latest_values", "long_table", "predicted_curves", "waiting", "waiting_table"]
+__all__ = ["MODELS", "STOPPED", "CheckpointSpec", "Waiting", "cycling", "fit_checkpointed",
+           "latest_values", "long_table", "predicted_curves", "stopped", "to_stop", "waiting",
+           "waiting_table"]
 
 MODELS = ("fidelity", "latest", "final")
 Z90 = 1.6448536269514722  # half-width of a central 90 % normal interval, in sd
+STOPPED = "stopped_at"  # ledger column: the last checkpoint read before a test was ended
 
 
 @dataclass(frozen=True)
@@ -41,10 +51,14 @@ class CheckpointSpec:
         transform: For ``fidelity``: ``fade_law`` (values mapped to the final value a
             constant per-cycle fade implies, then modelled; targets in % of a first
             value, not log10-modelled, only) or ``none``.
+        stop_below: For ``fidelity``: a round recommends stopping a cell that has a
+            reading of its own when the probability that its final value beats the
+            target's threshold is below this (``None``: never).
     """
 
     model: str = "fidelity"
     transform: str = "fade_law"
+    stop_below: float | None = 0.05
 
     def __post_init__(self) -> None:
         if self.model not in MODELS:
@@ -54,6 +68,13 @@ class CheckpointSpec:
         if self.transform not in TRANSFORMS:
             raise ConfigError(f"value={self.transform!r}; expected one of "
                               f"{list(TRANSFORMS)}.", key="transform", value=self.transform)
+        p = self.stop_below
+        if p is not None and (isinstance(p, bool) or not isinstance(p, int | float)
+                              or not 0 < p < 1):
+            raise ConfigError(f"value={p!r}; expected a probability between 0 and 1 "
+                              "(e.g. 0.05: stop a cell once its final value has under 5 % "
+                              "chance of beating the threshold), or null to never stop.",
+                              key="stop_below", value=p)
 
 
 def long_table(frame: pd.DataFrame, target: Target) -> pd.DataFrame:
@@ -75,12 +96,20 @@ def latest_values(frame: pd.DataFrame, target: Target) -> pd.Series:
     return frame[cols].ffill(axis=1).iloc[:, -1].where(frame["status"] == "measured")
 
 
+def stopped(frame: pd.DataFrame) -> pd.Series:
+    """Rows whose test was ended before the final checkpoint."""
+    if STOPPED not in frame:
+        return pd.Series(False, index=frame.index)
+    return frame[STOPPED].notna()
+
+
 def cycling(frame: pd.DataFrame, objectives: Objectives) -> pd.Series:
-    """Measured rows still waiting for a checkpointed target's final value."""
+    """Measured rows still waiting for a checkpointed target's final value (not
+    stopped)."""
     out = pd.Series(False, index=frame.index)
     for t in objectives.checkpointed:
         out |= (frame["status"] == "measured") & frame[t.name].isna()
-    return out
+    return out & ~stopped(frame)
 
 
 def fit_checkpointed(frame: pd.DataFrame, target: Target, spec: CheckpointSpec,
@@ -158,6 +187,8 @@ class Waiting:
         lo90: ... and its 90 % interval.
         hi90: (upper end)
         readings: Checkpoint to value so far.
+        p_beats: Probability that its final value beats the target's threshold
+            (``nan`` without a model or threshold).
     """
 
     id: str
@@ -169,6 +200,7 @@ class Waiting:
     lo90: float
     hi90: float
     readings: dict[int, float]
+    p_beats: float = math.nan
 
 
 def waiting(frame: pd.DataFrame, objectives: Objectives, model_for, encode,
@@ -177,17 +209,21 @@ def waiting(frame: pd.DataFrame, objectives: Objectives, model_for, encode,
     value (``model_for(target)``: the fitted model of the target, or ``None``)."""
     out: list[Waiting] = []
     for t in objectives.checkpointed:
-        rows = frame[(frame["status"] == "measured") & frame[t.name].isna()]
+        rows = frame[(frame["status"] == "measured") & frame[t.name].isna() & ~stopped(frame)]
         if rows.empty:
             continue
         model = model_for(t)
-        mean = lo = hi = np.full(len(rows), np.nan)
+        mean = lo = hi = p_beats = np.full(len(rows), np.nan)
         if model is not None:
             with torch.no_grad():
                 post = model.posterior(encode(rows), observation_noise=True)
                 m = post.mean.squeeze(-1).cpu().numpy()
                 sd = post.variance.clamp_min(0).sqrt().squeeze(-1).cpu().numpy()
             mean, lo, hi = (t.from_model(v) for v in (m, m - Z90 * sd, m + Z90 * sd))
+            if t.threshold is not None:  # the cell's own final reading beats it
+                z = t.sign * (m - float(t.to_model(np.float64(t.threshold)))) / np.maximum(
+                    sd, 1e-12)
+                p_beats = torch.special.ndtr(torch.as_tensor(z)).numpy()
             lo_v, hi_v = t.valid_range
             if lo_v is not None:
                 lo = np.maximum(lo, lo_v)
@@ -199,8 +235,23 @@ def waiting(frame: pd.DataFrame, objectives: Objectives, model_for, encode,
             last = max(readings) if readings else None
             nxt = next(cp for cp in t.checkpoints if last is None or cp > last)
             out.append(Waiting(row["id"], t, last, readings.get(last, np.nan), nxt,
-                               float(mean[k]), float(lo[k]), float(hi[k]), readings))
+                               float(mean[k]), float(lo[k]), float(hi[k]), readings,
+                               float(p_beats[k])))
     return out
+
+
+def to_stop(waits: list[Waiting], spec: CheckpointSpec) -> list[Waiting]:
+    """The waiting cells a round recommends stopping (module docstring): with the
+    checkpoint model, a reading of their own, and under ``spec.stop_below`` probability
+    of beating their target's threshold. A cell waiting on several targets is listed
+    once, when every one of them says stop."""
+    if spec.model != "fidelity" or spec.stop_below is None:
+        return []
+    by_id: dict[str, list[Waiting]] = {}
+    for w in waits:
+        by_id.setdefault(w.id, []).append(w)
+    return [ws[0] for ws in by_id.values()
+            if all(w.last is not None and w.p_beats < spec.stop_below for w in ws)]
 
 
 def predicted_curves(frame: pd.DataFrame, objectives: Objectives, model_for, encode,
@@ -212,7 +263,7 @@ def predicted_curves(frame: pd.DataFrame, objectives: Objectives, model_for, enc
     out: dict = {}
     for t in objectives.checkpointed:
         model = model_for(t)
-        rows = frame[(frame["status"] == "measured") & frame[t.name].isna()]
+        rows = frame[(frame["status"] == "measured") & frame[t.name].isna() & ~stopped(frame)]
         if not isinstance(model, AtFidelity) or rows.empty:
             continue
         cps = list(t.checkpoints)
@@ -235,10 +286,13 @@ def predicted_curves(frame: pd.DataFrame, objectives: Objectives, model_for, enc
     return out
 
 
-def waiting_table(waits: list[Waiting]) -> pd.DataFrame:
-    """Waiting cells as a table (the round run's ``cycling.json`` in mlflow)."""
+def waiting_table(waits: list[Waiting], stop: list[Waiting] = ()) -> pd.DataFrame:
+    """Waiting cells as a table (the round run's ``cycling.json`` in mlflow); ``stop``:
+    the cells the round recommends stopping."""
+    stops = {w.id for w in stop}
     return pd.DataFrame([{
         "id": w.id, "target": w.target.name, "last_checkpoint": w.last,
         "last_value": w.last_value, "next_checkpoint": w.next,
-        "pred_final_mean": w.mean, "pred_final_lo90": w.lo90, "pred_final_hi90": w.hi90}
+        "pred_final_mean": w.mean, "pred_final_lo90": w.lo90, "pred_final_hi90": w.hi90,
+        "p_beats_threshold": w.p_beats, "stop": w.id in stops}
         for w in waits])

@@ -35,6 +35,7 @@ from optim.cells import (
     read_text,
 )
 from optim.exceptions import LedgerError, LedgerLockedError, LedgerWarning, where
+from optim.checkpoints import STOPPED
 from optim.objectives import Objectives, Target, split_checkpoint
 from optim.search_space import SearchSpace
 from optim.weighing import (
@@ -106,6 +107,12 @@ class LedgerSchema:
         return [c for c, _ in self.objectives.measured_columns]
 
     @property
+    def stopped(self) -> list[str]:
+        """``stopped_at`` when some target has checkpoints: the last checkpoint read
+        before a cell's test was ended early (empty: not stopped)."""
+        return [STOPPED] if self.objectives.checkpointed else []
+
+    @property
     def measured_columns(self) -> list[tuple[str, Target]]:
         """Each measured-value column and the target whose range and unit it has."""
         return self.objectives.measured_columns
@@ -131,7 +138,7 @@ class LedgerSchema:
     def columns(self) -> list[str]:
         """Every column, in file order."""
         return (["id", "round", "status", "source", *self.labels] + self.inputs
-                + self.weighed + self.targets
+                + self.weighed + self.targets + self.stopped
                 + self.predictions + ["proposed_at", "decided_by", "decided_at", "measured_at",
                                       "notes", "replicate_of"])
 
@@ -178,7 +185,7 @@ class LedgerSchema:
             if c in categorical:  # category names (Mg, Sn, ...)
                 out[c] = "" if col is None else col.fillna("").astype(str)
             elif (c in self.inputs or c in self.targets or c in self.predictions
-                  or c in self.weighed):
+                  or c in self.weighed or c in self.stopped):
                 out[c] = np.nan if col is None else col.astype(float)
             elif c == "round":
                 out[c] = 0 if col is None else col.astype(int)
@@ -279,11 +286,18 @@ def _parse_row(rec: dict[str, str], i: int, schema: LedgerSchema, source: str,
     row.update(_parse_weighed(rec, i, schema, source))
     for col, t in schema.measured_columns:
         row[col] = parse_target(rec.get(col, ""), t, where(source, i, col))
+    if schema.stopped:
+        row[STOPPED] = parse_stopped(rec.get(STOPPED, ""), row, schema,
+                                     where(source, i, STOPPED))
     for c in schema.predictions:
         text = rec.get(c, "")
         row[c] = np.nan if text == "" else parse_number(
             text, where(source, i, c), "leave prediction columns as written.")
     row["status"] = _parse_status(rec, row, i, schema, source)
+    if schema.stopped and not np.isnan(row[STOPPED]) and row["status"] == "proposed":
+        raise LedgerError(f"{where(source, i, STOPPED)}: value={rec[STOPPED]!r} on a row "
+                          "with nothing measured. Fix: a test ended before any reading is "
+                          "status 'failed' (with a note); clear stopped_at.")
     src = rec.get("source", "") or "manual"
     if src not in SOURCES:
         raise LedgerError(f"{where(source, i, 'source')}: value={src!r} is not a source. "
@@ -302,6 +316,41 @@ def _parse_row(rec: dict[str, str], i: int, schema: LedgerSchema, source: str,
                           "again, or leave it empty.")
     row["replicate_of"] = parent
     return row
+
+
+def _number_or_nan(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        return math.nan
+
+
+def parse_stopped(text: str, row: Mapping[str, object], schema: LedgerSchema,
+                  loc: str) -> float:
+    """A ``stopped_at`` cell (empty: NaN): a checkpoint before the final one of every
+    checkpointed target, on a row with no reading after it (so no final value).
+
+    ``row`` holds the row's checkpoint values (NaN where empty).
+    """
+    if text == "":
+        return math.nan
+    targets = schema.objectives.checkpointed
+    allowed = sorted(set.intersection(*(set(t.checkpoints[:-1]) for t in targets)))
+    fix = (f"Fix: the last checkpoint read before the test was ended, one of {allowed} "
+           f"({targets[0].checkpoint_unit}), or leave it empty (still cycling or finished).")
+    value = _number_or_nan(text)
+    if value not in allowed:
+        raise LedgerError(f"{loc}: value={text!r} is not a checkpoint a test can stop "
+                          f"after. {fix}")
+    for t in targets:
+        later = [c for c, cp in t.checkpoint_columns.items()
+                 if cp > value and not np.isnan(float(row.get(c, math.nan)))]
+        if later:
+            raise LedgerError(f"{loc}: value={text!r} but the row has {later[0]} read "
+                              f"after checkpoint {value:g}. A stopped cell reads nothing "
+                              "more. Fix: stopped_at is the last checkpoint read; clear "
+                              "it if the cell went on cycling.")
+    return value
 
 
 def _parse_weighed(rec: dict[str, str], i: int, schema: LedgerSchema, source: str,
@@ -542,10 +591,15 @@ class Ledger:
         parts = [f"{int(counts[s])} {s}" for s in STATUSES if s in counts]
         measured = f[f["status"] == "measured"]
         finals = [t.name for t in self.schema.objectives.measured]  # checkpoints aside
-        waiting = {t: int(measured[t].isna().sum()) for t in finals}
         cycled = {t.name for t in self.schema.objectives.checkpointed}
+        ended = measured[STOPPED].notna() if self.schema.stopped else pd.Series(
+            False, index=measured.index)
+        waiting = {t: int((measured[t].isna() & ~(ended & (t in cycled))).sum())
+                   for t in finals}
         waits = [f"{n} {'still cycling, ' if t in cycled else ''}waiting for {t}"
                  for t, n in waiting.items() if 0 < n < len(measured)]
+        if ended.any():
+            waits.append(f"{int(ended.sum())} stopped early")
         text = (f"Read {self.path}: {len(f)} experiment(s): {', '.join(parts)}"
                 + (f" ({'; '.join(waits)})" if waits else "") + ".")
         never = [t for t in self.schema.targets if f.loc[f["status"] == "measured", t].isna().all()]
@@ -635,7 +689,8 @@ class Ledger:
                         k, rec, i, source, [r["id"] for r in replicates]))
                     continue
                 if grams is None or any(rec.get(c, "") for c in
-                                        ["status", *self.schema.targets]):
+                                        ["status", *self.schema.targets,
+                                         *self.schema.stopped]):
                     change = self._row_change(k, rec, i, source)
                 else:  # what was weighed, before anything is measured
                     change = self._note_change(k, rec)
@@ -763,7 +818,7 @@ class Ledger:
             source = str(results)
             raw = read_table(Path(results), "results file")
         allowed = (["id", "status", "notes", "measured_at", "replicate"] + self.schema.targets
-                   + self.schema.grams)
+                   + self.schema.stopped + self.schema.grams)
         aliases = {c: self.schema.final_alias(c) for c in raw.columns
                    if self.schema.final_alias(c)}
         for col, name in aliases.items():  # retention_pct@350 is retention_pct
@@ -814,6 +869,8 @@ class Ledger:
                 )
             if np.isnan(old):
                 change[col] = value
+        if self.schema.stopped:
+            change.update(self._stopped_change(k, rec, change, i, source))
         status = rec.get("status", "")
         if status not in ("", "measured", "failed"):
             raise LedgerError(f"{where(source, i, 'status')}: value={status!r}; expected "
@@ -841,6 +898,34 @@ class Ledger:
             change["measured_at"] = stamp or self.frame.at[k, "measured_at"] or now()
             return change
         return {}
+
+    def _stopped_change(self, k: int, rec: dict[str, str], change: dict[str, object],
+                        i: int, source: str) -> dict[str, object]:
+        """``stopped_at`` from a results row for ledger row ``k`` (with the row's values
+        and this row's ``change``): set once, never changed; no reading after it."""
+        loc = where(source, i, STOPPED)
+        ident, text = rec["id"], rec.get(STOPPED, "")
+        values = {c: change.get(c, self.frame.at[k, c]) for c in self.schema.targets}
+        old = self.frame.at[k, STOPPED]
+        if text == "":
+            if not np.isnan(old):  # a reading for a cell recorded as stopped
+                parse_stopped(repr(float(old)), values, self.schema,
+                              f"{where(source, i)}: {ident} is recorded as stopped after "
+                              f"checkpoint {old:g} in {self.path}; {STOPPED}")
+            return {}
+        if not np.isnan(old):
+            if text == repr(old) or _number_or_nan(text) == old:
+                return {}
+            raise LedgerError(f"{loc}: {ident} already has {STOPPED}={old:g} recorded in "
+                              f"{self.path}; the results file gives {text}. Nothing was "
+                              "changed. Fix: to correct it, edit it in the ledger and run "
+                              f"the next command with accept_changes=[{ident}].")
+        value = parse_stopped(text, values, self.schema, loc)
+        if self.frame.at[k, "status"] not in ("measured", "failed") and not change:
+            raise LedgerError(f"{loc}: {ident} has nothing measured yet. Fix: a test "
+                              "ended before any reading is status 'failed' (with a note); "
+                              "leave stopped_at empty.")
+        return {STOPPED: value}
 
     def apply_decisions(self, decisions: Mapping[str, str | Decision], source: str,
                         strict: bool = True, by: str = "") -> tuple[list[str], list[str]]:
@@ -993,7 +1078,7 @@ def _check_history(path: Path, last: Path, schema: LedgerSchema, frame: pd.DataF
             old = parse_frame(read_table(last, "ledger history"), schema, str(last))
         except LedgerError:
             return  # a copy from an older schema (the campaign config changed)
-    recorded = ["round", *schema.targets, *schema.weighed, "notes"]
+    recorded = ["round", *schema.targets, *schema.stopped, *schema.weighed, "notes"]
     changes = history.changes(old, frame, recorded, schema.inputs)
     found = [text for ident, text in changes if accept != "all" and ident not in accept]
     accepted = [text for ident, text in changes if accept == "all" or ident in accept]

@@ -20,7 +20,7 @@ from botorch.utils.multi_objective.box_decompositions.dominated import (
 )
 
 from optim.acquisition import reference_point
-from optim.checkpoints import latest_values
+from optim.checkpoints import latest_values, stopped
 from optim.objectives import Objectives, Target
 from optim.settings import CampaignSettings
 from surrogates import loo_predictions
@@ -109,7 +109,8 @@ def thresholds_beaten(frame: pd.DataFrame, settings: CampaignSettings) -> bool:
     """Whether some measured row (every measured target in) beats every objective's
     threshold and meets every outcome constraint. A checkpointed target still being
     read counts with its latest reading (retention only falls: a cell whose latest
-    reading misses the threshold will miss it). With one objective and no constraint:
+    reading misses the threshold will miss it); a stopped cell does not count (it was
+    stopped as unlikely to beat it). With one objective and no constraint:
     always (qLogNEI improves on the best row, not on a threshold)."""
     objs = settings.objectives
     optimized = objs.optimized
@@ -117,7 +118,7 @@ def thresholds_beaten(frame: pd.DataFrame, settings: CampaignSettings) -> bool:
         return True
     frame = frame.copy()
     for t in objs.checkpointed:  # a cell still cycling counts with its latest reading
-        frame[t.name] = latest_values(frame, t)
+        frame[t.name] = latest_values(frame, t).where(~stopped(frame))
     rows = frame[frame["status"] == "measured"].dropna(
         subset=[t.name for t in objs.measured])
     if rows.empty:

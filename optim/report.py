@@ -104,6 +104,9 @@ def format_batch(result: RoundResult, settings: CampaignSettings) -> str:
     cycling = waiting_lines(result)
     if cycling:
         lines += ["", *cycling]
+    stop = stop_lines(result)
+    if stop:
+        lines += ["", *stop]
     rest = [n for n in result.notes if not _is_decision(n)]
     if rest:
         lines += [""] + [f"note: {n}" for n in rest]
@@ -130,6 +133,27 @@ def waiting_lines(result: RoundResult, limit: int = 12, bullet: str = "  ") -> l
     if len(waits) > limit:
         lines.append(f"{bullet}... and {len(waits) - limit} more (mlflow: the round run's "
                      "cycling.json)")
+    return lines
+
+
+def stop_lines(result: RoundResult, bullet: str = "  ") -> list[str]:
+    """The cells the round recommends stopping (``checkpoints.stop_below``): why, and
+    what to record."""
+    if not result.stop:
+        return []
+    t = result.stop[0].target
+    unit = f" {t.unit}" if t.unit and t.unit != "%" else t.unit
+    beat = f"{'≥' if t.direction == 'maximize' else '≤'} {_fmt(t.threshold)}{unit}"
+    lines = [f"Stop {len(result.stop)} cell(s): each has under "
+             f"{_fmt(100 * result.stop_below)} % probability that {t.name} at "
+             f"{t.final_checkpoint} {t.checkpoint_unit} beats its threshold ({beat}), so "
+             "it cannot add to the front; ending its test frees its channel, and its "
+             "readings stay in the model. Record it in the results file with "
+             "stopped_at = the last checkpoint read:"]
+    for w in result.stop:
+        lines.append(f"{bullet}{w.id}: stopped_at {w.last} (read {_fmt(w.last_value)}"
+                     f"{unit}); predicted {_fmt(w.mean)} [{_fmt(w.lo90)}, {_fmt(w.hi90)}]"
+                     f"{unit}, P(beats) = {w.p_beats:.3f}")
     return lines
 
 
@@ -217,6 +241,9 @@ def describe_round(result: RoundResult, settings: CampaignSettings) -> str:
     cycling = waiting_lines(result, bullet="- ")
     if cycling:
         lines.append(cycling[0] + ":\n\n" + "\n".join(cycling[1:]))
+    stop = stop_lines(result, bullet="- ")
+    if stop:
+        lines.append(stop[0] + "\n\n" + "\n".join(stop[1:]))
     lines += [f"Note: {n}" for n in result.notes if not _is_decision(n)]
     lines.append("Review: compare the child runs (one per proposal) and set the tag "
                  "`decision` to `approve` or `reject` on a proposal's run; the next round "

@@ -19,7 +19,7 @@ import pandas as pd
 import torch
 from botorch.models.model import Model
 
-from optim.checkpoints import Waiting, predicted_curves, waiting
+from optim.checkpoints import Waiting, predicted_curves, to_stop, waiting
 from optim.fitting import predict
 from optim.ledger import DECISIONS, Decision, Ledger, now
 from optim.metrics import LooCheck, best_measured, loo_checks, measured_hypervolume
@@ -63,6 +63,9 @@ class RoundResult:
         curves: For the retention-curve figure: per checkpointed target, the
             round's predicted mean and 90 % interval of each waiting cell at every
             checkpoint (``{target: {id: (checkpoints, mean, lo, hi)}}``).
+        stop: Waiting cells the round recommends stopping: under
+            ``checkpoints.stop_below`` probability of beating the threshold
+            (``optim.checkpoints.to_stop``), and that probability.
     """
 
     campaign: str
@@ -84,6 +87,8 @@ class RoundResult:
     feasibility: Model | None = None
     waiting: list[Waiting] = field(default_factory=list)
     curves: dict = field(default_factory=dict)
+    stop: list[Waiting] = field(default_factory=list)
+    stop_below: float | None = None
 
     def input_text(self, name: str, value: object) -> str:
         """An input's value as people read it (a category by name, ``550`` for a
@@ -208,13 +213,17 @@ def plan_round(settings: CampaignSettings,
     fitted = proposal.fitted
     waits, curves = _waiting(settings, ledger, fitted)
     metrics["n_cycling"] = float(len({w.id for w in waits}))
+    stop = to_stop(waits, settings.checkpoints)
+    if settings.objectives.checkpointed and settings.checkpoints.model == "fidelity":
+        metrics["n_stop"] = float(len(stop))
     metrics["round_s"] = time.perf_counter() - t_start
     return RoundResult(settings.name, rnd, proposal.strategy, batch, ledger.frame.copy(),
                        settings.ledger_path, metrics, [*notes, *ctx.notes, *proposal.notes],
                        seed, settings.space.names, settings.schema.targets,
                        fitted.model if fitted else None, fitted.targets if fitted else [],
                        understood, read, settings.space,
-                       fitted.feasibility if fitted else None, waits, curves)
+                       fitted.feasibility if fitted else None, waits, curves, stop,
+                       settings.checkpoints.stop_below)
 
 
 def _waiting(settings: CampaignSettings, ledger: Ledger, fitted,

@@ -10,7 +10,9 @@ cycle at their own current density, 2 h/(mA/cm2) a cycle, retention read at cycl
 
 - ``final``: waits for cycle 350 (retention modelled from finished cells only);
 - ``latest``: each cell's latest retention reading taken as if final;
-- ``fidelity``: the checkpoint GP on fade-law values (``checkpoints.transform=fade_law``);
+- ``fidelity``: the checkpoint GP on fade-law values (``checkpoints.transform=fade_law``),
+  stopping cells under 5 % probability of beating the threshold (``stop_below=0.05``);
+- ``fidelity-nostop``: the same, never stopping a cell (``stop_below=null``);
 - ``fidelity-raw``: the checkpoint GP on the readings as read (``transform=none``).
 
 Per arm and week: the hypervolume (model scale, reference point = thresholds) of the
@@ -36,10 +38,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-ARMS = ("final", "latest", "fidelity", "fidelity-raw")
+ARMS = ("final", "latest", "fidelity", "fidelity-nostop", "fidelity-raw")
 OVERRIDES = {"final": ["checkpoints.model=final"], "latest": ["checkpoints.model=latest"],
-             "fidelity": ["checkpoints.model=fidelity", "checkpoints.transform=fade_law"],
-             "fidelity-raw": ["checkpoints.model=fidelity", "checkpoints.transform=none"]}
+             "fidelity": ["checkpoints.model=fidelity", "checkpoints.transform=fade_law",
+                          "checkpoints.stop_below=0.05"],
+             "fidelity-nostop": ["checkpoints.model=fidelity", "checkpoints.transform=fade_law",
+                                 "checkpoints.stop_below=null"],
+             "fidelity-raw": ["checkpoints.model=fidelity", "checkpoints.transform=none",
+                              "checkpoints.stop_below=null"]}
 
 
 def run_one(arm: str, seed: int, weeks: float, folder: str) -> dict:
@@ -71,7 +77,8 @@ def run_one(arm: str, seed: int, weeks: float, folder: str) -> dict:
     for week in range(0, int(weeks) + 1):
         hv[week] = measured_hypervolume(rows[rows["day"] <= week * 7 + 1e-9], settings)
     return {"arm": arm, "seed": seed, "hv": hv, "cpu_s": time.process_time() - cpu,
-            "cells": len(rows), "rounds": sum(d.result is not None for d in dates)}
+            "cells": len(rows), "rounds": sum(d.result is not None for d in dates),
+            "stopped": sum(len(d.stopped) for d in dates)}
 
 
 def _fates(lab, rows: pd.DataFrame, settings) -> pd.DataFrame:
@@ -119,12 +126,13 @@ def report(runs: list[dict], weeks: float, figure: Path | None) -> None:
         for a in arms:
             t = table[(table["arm"] == a) & (table["median"] >= goal - 1e-9)]
             print(f"  {a:>9}: {int(t['week'].min()) if len(t) else 'not reached'}")
-    print("\nper run: process CPU s (median), cells started, rounds planned")
+    print("\nper run: process CPU s (median), cells started, rounds planned, cells stopped")
     for a in arms:
         rs = [r for r in runs if r["arm"] == a]
         print(f"  {a:>9}: {np.median([r['cpu_s'] for r in rs]):7.0f} CPU-s, "
               f"{np.median([r['cells'] for r in rs]):.0f} cells, "
-              f"{np.median([r['rounds'] for r in rs]):.0f} rounds")
+              f"{np.median([r['rounds'] for r in rs]):.0f} rounds, "
+              f"{np.median([r.get('stopped', 0) for r in rs]):.0f} stopped")
     if figure is not None:
         import matplotlib
 
@@ -149,7 +157,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seeds", type=int, default=5)
     p.add_argument("--weeks", type=float, default=26)
-    p.add_argument("--arms", default="final,latest,fidelity,fidelity-raw")
+    p.add_argument("--arms", default="final,latest,fidelity")
     p.add_argument("--jobs", type=int, default=2)
     p.add_argument("--out", type=Path, default=None, help="write runs as JSON here")
     p.add_argument("--figure", type=Path, default=None)

@@ -357,7 +357,8 @@ class MlflowTracker:
             # Python API) would then log into this store
             self.client.log_table(rid, result.batch, "batch.json")
             if result.waiting:  # cells still cycling: what they wait for, predicted final
-                self.client.log_table(rid, waiting_table(result.waiting), "cycling.json")
+                self.client.log_table(rid, waiting_table(result.waiting, result.stop),
+                                      "cycling.json")
             with tempfile.TemporaryDirectory() as tmp:
                 snap = Path(tmp) / "ledger.csv"
                 result.ledger.to_csv(snap, index=False)
