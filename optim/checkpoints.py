@@ -54,11 +54,15 @@ class CheckpointSpec:
         stop_below: For ``fidelity``: a round recommends stopping a cell that has a
             reading of its own when the probability that its final value beats the
             target's threshold is below this (``None``: never).
+        min_cells: For ``fidelity``: the fewest cells with a reading before the
+            checkpoint GP models the target (``None``: the surrogate's minimum);
+            until then a round leaves the target out of its objectives.
     """
 
     model: str = "fidelity"
     transform: str = "fade_law"
     stop_below: float | None = 0.05
+    min_cells: int | None = None
 
     def __post_init__(self) -> None:
         if self.model not in MODELS:
@@ -75,6 +79,14 @@ class CheckpointSpec:
                               "(e.g. 0.05: stop a cell once its final value has under 5 % "
                               "chance of beating the threshold), or null to never stop.",
                               key="stop_below", value=p)
+        n = self.min_cells
+        if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
+            raise ConfigError(f"value={n!r}; expected a whole number of cells >= 1, or null "
+                              "(the surrogate's minimum).", key="min_cells", value=n)
+
+    def cells_needed(self, surrogate_minimum: int) -> int:
+        """The fewest cells with a reading the checkpoint GP is fitted to."""
+        return max(surrogate_minimum, self.min_cells or 0)
 
 
 def long_table(frame: pd.DataFrame, target: Target) -> pd.DataFrame:
@@ -157,7 +169,7 @@ def fit_checkpointed(frame: pd.DataFrame, target: Target, spec: CheckpointSpec,
     transform = spec.transform if target.unit == "%" and target.transform is None else "none"
     table = long_table(frame, target)
     cells = table["row"].unique()
-    if len(cells) < need:
+    if len(cells) < spec.cells_needed(need):
         return None
     X = encode(frame.loc[table["row"]])
     y = torch.as_tensor(table["value"].to_numpy(float, copy=True), **tkwargs).unsqueeze(-1)

@@ -88,9 +88,11 @@ def fit_models(ledger: Ledger, settings: CampaignSettings) -> FittedModels:
                                    lambda rows: settings.space.encode(rows, **tk), bounds,
                                    cats, settings.surrogate, tk)
             if fit is None:
+                spec, need = settings.checkpoints, settings.surrogate.min_measurements
+                if spec.model == "fidelity":
+                    need = spec.cells_needed(need)
                 notes.append(f"{t.name}: {n_learnable(ledger, settings, t)} cell(s) with "
-                             f"a reading, fewer than the "
-                             f"{settings.surrogate.min_measurements} a model needs; this "
+                             f"a reading, fewer than the {need} a model needs; this "
                              "round leaves it out of the objectives.")
                 continue
             model, rows_used, note = fit

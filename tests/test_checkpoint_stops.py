@@ -201,3 +201,25 @@ def test_the_calendar_takes_a_stopped_cell_off_its_channel(tmp_path):
     assert row[later].isna().all()  # its later readings never came
     assert all(w.id not in {x.id for x in d.result.waiting}
                for d in dates[k + 1:] if d.result is not None)
+
+
+def test_the_reviewer_reads_which_cells_to_stop_why_and_what_to_record():
+    from types import SimpleNamespace
+
+    from optim.checkpoints import waiting_table
+    from optim.report import stop_lines
+
+    t = Target("retention_pct", "maximize", 70, unit="%", checkpoints=(25, 50, 350))
+    w = Waiting("ifl-0012", t, 50, 93.1, 350, 48.2, 38.5, 57.9, {25: 97.0, 50: 93.1},
+                p_beats=0.002)
+    go = dataclasses.replace(w, id="ifl-0013", p_beats=0.4)
+    lines = stop_lines(SimpleNamespace(stop=[w], stop_below=0.05))
+    assert lines[0].startswith("Stop 1 cell(s): each has under 5 % probability that "
+                               "retention_pct at 350 cycles beats its threshold (≥ 70%)")
+    assert "stopped_at = the last checkpoint read" in lines[0]
+    assert lines[1] == ("  ifl-0012: stopped_at 50 (read 93.1%); predicted 48.2 [38.5, "
+                        "57.9]%, P(beats) = 0.002")
+    assert stop_lines(SimpleNamespace(stop=[], stop_below=0.05)) == []
+    table = waiting_table([w, go], [w])
+    assert table["stop"].tolist() == [True, False]
+    assert table["p_beats_threshold"].tolist() == [0.002, 0.4]

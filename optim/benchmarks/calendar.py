@@ -13,6 +13,8 @@ cycle at their own current density, 2 h/(mA/cm2) a cycle, retention read at cycl
 - ``fidelity``: the checkpoint GP on fade-law values (``checkpoints.transform=fade_law``),
   stopping cells under 5 % probability of beating the threshold (``stop_below=0.05``);
 - ``fidelity-nostop``: the same, never stopping a cell (``stop_below=null``);
+- ``fidelity-min10``: ``fidelity`` modelling retention only once 10 cells (the initial
+  design) have a reading (``checkpoints.min_cells=10``);
 - ``fidelity-raw``: the checkpoint GP on the readings as read (``transform=none``).
 
 Per arm and week: the hypervolume (model scale, reference point = thresholds) of the
@@ -38,12 +40,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-ARMS = ("final", "latest", "fidelity", "fidelity-nostop", "fidelity-raw")
+ARMS = ("final", "latest", "fidelity", "fidelity-nostop", "fidelity-min10", "fidelity-raw")
 OVERRIDES = {"final": ["checkpoints.model=final"], "latest": ["checkpoints.model=latest"],
              "fidelity": ["checkpoints.model=fidelity", "checkpoints.transform=fade_law",
                           "checkpoints.stop_below=0.05"],
              "fidelity-nostop": ["checkpoints.model=fidelity", "checkpoints.transform=fade_law",
                                  "checkpoints.stop_below=null"],
+             "fidelity-min10": ["checkpoints.model=fidelity", "checkpoints.transform=fade_law",
+                                "checkpoints.stop_below=0.05", "checkpoints.min_cells=10"],
              "fidelity-raw": ["checkpoints.model=fidelity", "checkpoints.transform=none",
                               "checkpoints.stop_below=null"]}
 

@@ -59,7 +59,7 @@ TARGET_FIELDS = ("direction", "threshold", "unit", "transform", "valid_range", "
                  "description", "constraint", "objective", "checkpoints", "checkpoint_unit")
 CONSTRAINT_FIELDS = ("min", "max")
 FEASIBILITY_FIELDS = ("model", "learn_from")
-CHECKPOINT_FIELDS = ("model", "transform", "stop_below")
+CHECKPOINT_FIELDS = ("model", "transform", "stop_below", "min_cells")
 
 
 def _join(prefix: str | None, key: str | None) -> str | None:
@@ -333,7 +333,7 @@ def _checkpoint_spec(cfg: Mapping, source: str) -> CheckpointSpec:
     c = _mapping(cfg.get("checkpoints") or {}, "checkpoints", source)
     _unknown_fields(c, CHECKPOINT_FIELDS, "checkpoints", source)
     with located(source, "checkpoints"):
-        return CheckpointSpec(**{k: v if k == "stop_below" else str(v)
+        return CheckpointSpec(**{k: v if k in ("stop_below", "min_cells") else str(v)
                                  for k, v in c.items()})
 
 
