@@ -34,8 +34,8 @@ from optim.cells import (
     read_table,
     read_text,
 )
-from optim.exceptions import LedgerError, LedgerLockedError, LedgerWarning, where
 from optim.checkpoints import STOPPED
+from optim.exceptions import LedgerError, LedgerLockedError, LedgerWarning, where
 from optim.objectives import Objectives, Target, split_checkpoint
 from optim.search_space import SearchSpace
 from optim.weighing import (

@@ -13,8 +13,8 @@ cycle at their own current density, 2 h/(mA/cm2) a cycle, retention read at cycl
 - ``fidelity``: the checkpoint GP on fade-law values (``checkpoints.transform=fade_law``),
   stopping cells under 5 % probability of beating the threshold (``stop_below=0.05``);
 - ``fidelity-nostop``: the same, never stopping a cell (``stop_below=null``);
-- ``fidelity-min10``: ``fidelity`` modelling retention only once 10 cells (the initial
-  design) have a reading (``checkpoints.min_cells=10``);
+- ``fidelity-min10``: ``fidelity-nostop`` modelling retention only once 10 cells (the
+  initial design) have a reading (``checkpoints.min_cells=10``);
 - ``fidelity-raw``: the checkpoint GP on the readings as read (``transform=none``).
 
 Per arm and week: the hypervolume (model scale, reference point = thresholds) of the
@@ -47,7 +47,7 @@ OVERRIDES = {"final": ["checkpoints.model=final"], "latest": ["checkpoints.model
              "fidelity-nostop": ["checkpoints.model=fidelity", "checkpoints.transform=fade_law",
                                  "checkpoints.stop_below=null"],
              "fidelity-min10": ["checkpoints.model=fidelity", "checkpoints.transform=fade_law",
-                                "checkpoints.stop_below=0.05", "checkpoints.min_cells=10"],
+                                "checkpoints.stop_below=null", "checkpoints.min_cells=10"],
              "fidelity-raw": ["checkpoints.model=fidelity", "checkpoints.transform=none",
                               "checkpoints.stop_below=null"]}
 
