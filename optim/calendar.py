@@ -60,13 +60,14 @@ def _results_table(arrivals: list) -> pd.DataFrame:
     return pd.DataFrame(list(rows.values()))
 
 
-def _stopped_table(ended: list, day: float, below: float) -> pd.DataFrame:
+def _stopped_table(ended: list, day: float, below: float | None) -> pd.DataFrame:
     """The cells taken off their channels as a results table: ``stopped_at`` and why."""
     return pd.DataFrame([{
         "id": w.id, "stopped_at": w.last,
         "notes": f"stopped after {w.last} {w.target.checkpoint_unit} on day {day:g}: "
-                 f"P({w.target.name} beats {w.target.threshold:g}) = {w.p_beats:.3f} < "
-                 f"{below:g} (checkpoints.stop_below)"} for w in ended])
+                 f"P({w.target.name} beats {w.target.threshold:g}) = {w.p_beats:.3f}"
+                 + (f" < {below:g} (checkpoints.stop_below)" if below is not None else "")}
+        for w in ended])
 
 
 def run_calendar(campaign: Campaign, lab, weeks: float, round_every_days: float = 7.0,

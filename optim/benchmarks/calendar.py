@@ -160,6 +160,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """The command line (module docstring)."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seeds", type=int, default=5)
+    p.add_argument("--first-seed", type=int, default=0, help="seeds first-seed, ...")
     p.add_argument("--weeks", type=float, default=26)
     p.add_argument("--arms", default="final,latest,fidelity")
     p.add_argument("--jobs", type=int, default=2)
@@ -179,7 +180,7 @@ def main(argv: list[str] | None = None) -> None:
     t0, cpu0 = time.time(), time.process_time()
     with tempfile.TemporaryDirectory() as tmp, ProcessPoolExecutor(a.jobs) as pool:
         futures = [pool.submit(run_one, arm, seed, a.weeks, str(Path(tmp) / f"{arm}-{seed}"))
-                   for seed in range(a.seeds) for arm in arms]
+                   for seed in range(a.first_seed, a.first_seed + a.seeds) for arm in arms]
         runs = [f.result() for f in futures]
     if a.out is not None:
         a.out.write_text(json.dumps(runs, indent=1))
