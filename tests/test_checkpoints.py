@@ -348,3 +348,25 @@ def test_a_cycling_cell_counts_with_its_latest_reading_for_the_thresholds(tmp_pa
     campaign.record(pd.DataFrame({"id": [ids[1]], "ccd_mA_cm2": [2.0], energy: [300.0],
                                   "retention_pct@25": [98.0]}))
     assert thresholds_beaten(campaign.ledger, settings)  # 98 % so far
+
+
+def test_min_cells_leaves_a_checkpointed_target_out_until_enough_cells_have_read_it():
+    t = Target("retention_pct", "maximize", 70, unit="%", valid_range=(0, 100),
+               checkpoints=(25, 50, 350))
+    frame = pd.DataFrame({"status": ["measured"] * 5, "x": [0.1, 0.3, 0.5, 0.7, 0.9],
+                          "retention_pct@25": [99.0, 98.0, 97.0, 96.0, np.nan],
+                          "retention_pct@50": [98.0, 96.0, np.nan, 93.0, np.nan],
+                          "retention_pct": [np.nan] * 5})
+
+    def encode(rows):
+        return torch.as_tensor(rows[["x"]].to_numpy(float, copy=True), **TK)
+
+    bounds = torch.tensor([[0.0], [1.0]], **TK)
+    args = (encode, bounds, {}, GPSurrogate(), TK)
+    assert CheckpointSpec(min_cells=5).cells_needed(3) == 5
+    assert CheckpointSpec().cells_needed(3) == 3
+    assert fit_checkpointed(frame, t, CheckpointSpec(min_cells=5), *args) is None  # 4 read
+    fit = fit_checkpointed(frame, t, CheckpointSpec(min_cells=4), *args)
+    assert fit is not None and isinstance(fit[0], AtFidelity) and len(fit[1]) == 4
+    with pytest.raises(ConfigError, match="whole number of cells"):
+        CheckpointSpec(min_cells=0)

@@ -10,11 +10,12 @@ cycle at their own current density, 2 h/(mA/cm2) a cycle, retention read at cycl
 
 - ``final``: waits for cycle 350 (retention modelled from finished cells only);
 - ``latest``: each cell's latest retention reading taken as if final;
-- ``fidelity``: the checkpoint GP on fade-law values (``checkpoints.transform=fade_law``),
-  stopping cells under 5 % probability of beating the threshold (``stop_below=0.05``);
-- ``fidelity-nostop``: the same, never stopping a cell (``stop_below=null``);
-- ``fidelity-min10``: ``fidelity-nostop`` modelling retention only once 10 cells (the
-  initial design) have a reading (``checkpoints.min_cells=10``);
+- ``fidelity``: the checkpoint GP on fade-law values (``checkpoints.transform=fade_law``,
+  the default);
+- ``fidelity-stop``: the same, ending the test of a cell under 5 % probability of beating
+  the threshold (``checkpoints.stop_below=0.05``), its channel freed for a new cell;
+- ``fidelity-min10``: ``fidelity`` modelling retention only once 10 cells (the initial
+  design) have a reading (``checkpoints.min_cells=10``);
 - ``fidelity-raw``: the checkpoint GP on the readings as read (``transform=none``).
 
 Per arm and week: the hypervolume (model scale, reference point = thresholds) of the
@@ -40,16 +41,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-ARMS = ("final", "latest", "fidelity", "fidelity-nostop", "fidelity-min10", "fidelity-raw")
+ARMS = ("final", "latest", "fidelity", "fidelity-stop", "fidelity-min10", "fidelity-raw")
+FIDELITY = ["checkpoints.model=fidelity", "checkpoints.transform=fade_law",
+            "checkpoints.stop_below=null", "checkpoints.min_cells=null"]
 OVERRIDES = {"final": ["checkpoints.model=final"], "latest": ["checkpoints.model=latest"],
-             "fidelity": ["checkpoints.model=fidelity", "checkpoints.transform=fade_law",
-                          "checkpoints.stop_below=0.05"],
-             "fidelity-nostop": ["checkpoints.model=fidelity", "checkpoints.transform=fade_law",
-                                 "checkpoints.stop_below=null"],
-             "fidelity-min10": ["checkpoints.model=fidelity", "checkpoints.transform=fade_law",
-                                "checkpoints.stop_below=null", "checkpoints.min_cells=10"],
-             "fidelity-raw": ["checkpoints.model=fidelity", "checkpoints.transform=none",
-                              "checkpoints.stop_below=null"]}
+             "fidelity": FIDELITY,
+             "fidelity-stop": [*FIDELITY, "checkpoints.stop_below=0.05"],
+             "fidelity-min10": [*FIDELITY, "checkpoints.min_cells=10"],
+             "fidelity-raw": [*FIDELITY, "checkpoints.transform=none"]}
 
 
 def run_one(arm: str, seed: int, weeks: float, folder: str) -> dict:

@@ -109,3 +109,19 @@ def test_calibration_study_prints_coverage_per_model(capsys):
     assert list(table["model"]) == ["default", "cv"]
     out = capsys.readouterr().out
     assert "cover90" in out and "p3ht_cnt" in out
+
+
+def test_calendar_benchmark_runs_an_arm_and_reports_weeks(tmp_path, capsys):
+    from optim.benchmarks.calendar import OVERRIDES, parse_args, report, run_one
+
+    assert parse_args(["--arms", "fidelity,fidelity-stop", "--first-seed", "5"]).first_seed == 5
+    with pytest.raises(SystemExit):
+        parse_args(["--arms", "fidelity-nostop"])
+    assert "checkpoints.stop_below=0.05" in OVERRIDES["fidelity-stop"]
+    run = run_one("fidelity-stop", 0, 1.0, str(tmp_path / "a"))
+    assert set(run["hv"]) == {0, 1} and run["cells"] == 10 and run["stopped"] == 0
+    assert run["hv"][0] > 0  # the initial design's cells, scored by their true finals
+    report([run, {**run, "arm": "final"}], 1.0, None)
+    out = capsys.readouterr().out
+    assert "weeks to reach the final arm's week-1 median" in out
+    assert "fidelity-stop" in out and "0 stopped" in out
