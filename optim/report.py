@@ -144,10 +144,12 @@ def stop_lines(result: RoundResult, bullet: str = "  ") -> list[str]:
     t = result.stop[0].target
     unit = f" {t.unit}" if t.unit and t.unit != "%" else t.unit
     beat = f"{'≥' if t.direction == 'maximize' else '≤'} {_fmt(t.threshold)}{unit}"
-    lines = [f"Stop {len(result.stop)} cell(s): each has under "
-             f"{_fmt(100 * result.stop_below)} % probability that {t.name} at "
-             f"{t.final_checkpoint} {t.checkpoint_unit} beats its threshold ({beat}), so "
-             "it cannot add to the front; ending its test frees its channel, and its "
+    under = (f"under {_fmt(100 * result.stop_below)} %" if result.stop_below is not None
+             else "a low")
+    lines = [f"Stop {len(result.stop)} cell(s): each has {under} probability that "
+             f"{t.name} at {t.final_checkpoint} {t.checkpoint_unit} beats its threshold "
+             f"({beat}), so it is unlikely to add to the front; ending its test frees its "
+             "channel, and its "
              "readings stay in the model. Record it in the results file with "
              "stopped_at = the last checkpoint read:"]
     for w in result.stop:

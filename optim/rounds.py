@@ -214,7 +214,8 @@ def plan_round(settings: CampaignSettings,
     waits, curves = _waiting(settings, ledger, fitted)
     metrics["n_cycling"] = float(len({w.id for w in waits}))
     stop = to_stop(waits, settings.checkpoints)
-    if settings.objectives.checkpointed and settings.checkpoints.model == "fidelity":
+    if settings.objectives.checkpointed and settings.checkpoints.stop_below is not None \
+            and settings.checkpoints.model == "fidelity":
         metrics["n_stop"] = float(len(stop))
     metrics["round_s"] = time.perf_counter() - t_start
     return RoundResult(settings.name, rnd, proposal.strategy, batch, ledger.frame.copy(),
