@@ -220,8 +220,8 @@ def _calendar(campaign: Campaign, weeks: float, every: float) -> None:
     def progress(date) -> None:
         planned = (f"round {date.result.round}: {len(date.started)} started"
                    if date.result is not None else "no free channel")
-        ended = (f"; {len(date.stopped)} stopped early ({', '.join(date.stopped)}: "
-                 "under checkpoints.stop_below to beat the threshold)" if date.stopped else "")
+        ended = (f"; {len(date.stopped)} stopped early ({', '.join(date.stopped)}: unlikely "
+                 "to beat the threshold, checkpoints.stop_below)" if date.stopped else "")
         say(f"day {date.day:g} (week {date.day / 7:.1f}): {len(date.recorded)} cell(s) "
             f"reported; {planned}{ended}; {date.cycling} on channels")
 

@@ -11,10 +11,10 @@ is the target's own column). A round models a checkpointed target one of three w
 - ``latest``: each cell's latest reading taken as if it were final.
 - ``final``: only cells with the final checkpoint (waiting for cycle 350).
 
-With ``fidelity``, a round also says which cells to stop (``checkpoints.stop_below``):
-a cell whose final value has less than that probability of beating its target's
-threshold adds nothing to the front (the hypervolume's reference point is the
-thresholds), so ending its test frees its channel for a new cell. Its readings stay
+With ``fidelity`` and ``checkpoints.stop_below`` set (default: off), a round also says
+which cells to stop: a cell whose final value has less than that probability of beating
+its target's threshold is unlikely to add to the front (the hypervolume's reference
+point is the thresholds), so ending its test frees its channel for a new cell. Its readings stay
 and are fitted; the ledger's ``stopped_at`` says after which checkpoint it was ended,
 and it is no longer pending.
 """
@@ -53,7 +53,7 @@ class CheckpointSpec:
             value, not log10-modelled, only) or ``none``.
         stop_below: For ``fidelity``: a round recommends stopping a cell that has a
             reading of its own when the probability that its final value beats the
-            target's threshold is below this (``None``: never).
+            target's threshold is below this (``None``, the default: never).
         min_cells: For ``fidelity``: the fewest cells with a reading before the
             checkpoint GP models the target (``None``: the surrogate's minimum);
             until then a round leaves the target out of its objectives.
@@ -61,7 +61,7 @@ class CheckpointSpec:
 
     model: str = "fidelity"
     transform: str = "fade_law"
-    stop_below: float | None = 0.05
+    stop_below: float | None = None
     min_cells: int | None = None
 
     def __post_init__(self) -> None:

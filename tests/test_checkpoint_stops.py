@@ -166,8 +166,10 @@ def test_a_cell_waiting_on_two_targets_stops_only_when_both_say_so():
     base = dict(id="c0", target=t, last=25, last_value=97.0, next=350, mean=60.0,
                 lo90=50.0, hi90=70.0, readings={25: 97.0})
     stop, go = Waiting(**base, p_beats=0.01), Waiting(**base, p_beats=0.4)
-    assert to_stop([stop, go], CheckpointSpec()) == []
-    assert to_stop([stop, stop], CheckpointSpec()) == [stop]
+    spec = CheckpointSpec(stop_below=0.05)
+    assert to_stop([stop, go], spec) == []
+    assert to_stop([stop, stop], spec) == [stop]
+    assert to_stop([stop], CheckpointSpec()) == []  # off by default
 
 
 # ---------------------------------------------------------------- the calendar
